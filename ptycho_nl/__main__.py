@@ -1,0 +1,3 @@
+from ptycho_nl.cli import main
+
+main()

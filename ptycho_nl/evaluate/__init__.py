@@ -1,0 +1,1 @@
+"""Evaluation: alignment to the truth, image metrics, paired statistics."""

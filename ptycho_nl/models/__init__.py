@@ -1,0 +1,1 @@
+"""Reconstruction networks behind a registry (`ptycho_nl.models.registry`)."""

@@ -1,0 +1,1 @@
+"""Reconstruction: stitching network patches and the iterative ePIE / rPIE / LSQML solvers."""

@@ -1,0 +1,1 @@
+"""The dose/overlap study and its report."""

@@ -1,0 +1,1 @@
+"""Training runs: loop, checkpoints, bundles, manifests, sentinel, telemetry, DDP."""
