@@ -1,0 +1,124 @@
+"""The frozen, validated design of a dose/overlap study and its presets.
+
+A design names what varies (doses, scan views, models, iterative solvers, seeds) and fixes
+everything else (object, probe, training budget, solver iterations). Its SHA-256 digest is the
+study's identity: every phase manifest records it.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import ConfigDict, Field, PositiveFloat, PositiveInt, field_validator, model_validator
+
+from ptycho_nl.config import StrictModel, config_digest
+
+ModelName = Literal["pinn", "supervised"]
+SolverName = Literal["epie", "rpie", "lsqml"]
+
+
+class ViewSpec(StrictModel):
+    """A scan view: a name and the linear overlap asked of the simulator (measured later)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$", description="View name, e.g. dense or sparse.")
+    overlap: float = Field(gt=0.0, lt=1.0, description="Requested linear probe overlap in (0, 1).")
+
+
+class StudyDesign(StrictModel):
+    """Everything a study needs; unknown fields are rejected."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    doses: list[PositiveFloat] = Field(min_length=1, description="Mean photons per pattern.")
+    views: list[ViewSpec] = Field(min_length=1)
+    models: list[ModelName] = Field(default_factory=list, description="Networks to train.")
+    iterative: list[SolverName] = Field(default_factory=list, description="Iterative baselines.")
+    seeds: list[int] = Field(default=[0], min_length=1, description="Training seeds.")
+    object_size: PositiveInt = Field(128, description="Object side in pixels (square).")
+    patch_size: PositiveInt = Field(32, description="Diffraction pattern / probe side N.")
+    simulation_seed: int = 0
+    epochs: PositiveInt = 4
+    batch_size: PositiveInt = 16
+    learning_rate: PositiveFloat = 2e-3
+    gridsize: Literal[1, 2] = 1
+    iterations: PositiveInt = Field(50, description="Iterations of each iterative solver.")
+    tiles_per_side: PositiveInt = Field(4, description="Test region split into k x k tiles for paired statistics.")
+
+    @field_validator("doses")
+    @classmethod
+    def _distinct_doses(cls, doses: list[float]) -> list[float]:
+        if len(set(doses)) != len(doses):
+            raise ValueError(f"doses must be distinct, got {doses}")
+        return doses
+
+    @model_validator(mode="after")
+    def _check(self) -> StudyDesign:
+        names = [v.name for v in self.views]
+        if len(set(names)) != len(names):
+            raise ValueError(f"view names must be distinct, got {names}")
+        if not self.models and not self.iterative:
+            raise ValueError("a study needs at least one model or iterative solver")
+        if self.patch_size % 2:
+            raise ValueError(f"patch_size must be even, got {self.patch_size}")
+        if self.object_size < 3 * self.patch_size:
+            raise ValueError(
+                f"object_size {self.object_size} is too small for separate train and test regions of "
+                f"{self.patch_size}-pixel patches (need >= {3 * self.patch_size})"
+            )
+        return self
+
+    @property
+    def digest(self) -> str:
+        return config_digest(self)
+
+
+DENSE = ViewSpec(name="dense", overlap=0.7)
+SPARSE = ViewSpec(name="sparse", overlap=0.35)
+
+PRESETS: dict[str, StudyDesign] = {
+    # Minutes on 2 CPU cores: two doses, two views, both networks, ePIE.
+    "demo": StudyDesign(
+        name="demo",
+        doses=[1e3, 1e5],
+        views=[DENSE, SPARSE],
+        models=["pinn", "supervised"],
+        iterative=["epie"],
+        object_size=128,
+        patch_size=32,
+        epochs=6,
+        batch_size=16,
+        iterations=40,
+        tiles_per_side=4,
+    ),
+    # Tens of minutes on CPU: four doses, three solvers.
+    "small": StudyDesign(
+        name="small",
+        doses=[1e3, 1e4, 1e5, 1e6],
+        views=[DENSE, SPARSE],
+        models=["pinn", "supervised"],
+        iterative=["epie", "lsqml"],
+        object_size=192,
+        patch_size=32,
+        epochs=15,
+        iterations=100,
+    ),
+    # GPU-sized: the full grid at N = 64 with three seeds.
+    "paper": StudyDesign(
+        name="paper",
+        doses=[1e3, 1e4, 1e5, 1e6],
+        views=[DENSE, SPARSE],
+        models=["pinn", "supervised"],
+        iterative=["epie", "rpie", "lsqml"],
+        seeds=[0, 1, 2],
+        object_size=512,
+        patch_size=64,
+        epochs=50,
+        batch_size=32,
+        gridsize=2,
+        iterations=200,
+        tiles_per_side=6,
+    ),
+}
