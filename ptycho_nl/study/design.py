@@ -37,6 +37,11 @@ class StudyDesign(StrictModel):
     models: list[ModelName] = Field(default_factory=list, description="Networks to train.")
     iterative: list[SolverName] = Field(default_factory=list, description="Iterative baselines.")
     seeds: list[int] = Field(default=[0], min_length=1, description="Training seeds.")
+    object_kind: Literal["procedural", "camera_moon"] = Field(
+        "procedural",
+        description="procedural: texture everywhere, so the held-out region is as rich as the "
+        "training one; camera_moon: scikit-image photographs (flat sky on the test side).",
+    )
     object_size: PositiveInt = Field(128, description="Object side in pixels (square).")
     patch_size: PositiveInt = Field(32, description="Diffraction pattern / probe side N.")
     simulation_seed: int = 0
@@ -45,7 +50,9 @@ class StudyDesign(StrictModel):
     learning_rate: PositiveFloat = 2e-3
     gridsize: Literal[1, 2] = 1
     iterations: PositiveInt = Field(50, description="Iterations of each iterative solver.")
-    tiles_per_side: PositiveInt = Field(4, description="Test region split into k x k tiles for paired statistics.")
+    tiles_per_side: PositiveInt = Field(
+        4, description="Test region split into k x k tiles for paired statistics."
+    )
 
     @field_validator("doses")
     @classmethod
@@ -86,7 +93,7 @@ PRESETS: dict[str, StudyDesign] = {
         views=[DENSE, SPARSE],
         models=["pinn", "supervised"],
         iterative=["epie"],
-        object_size=128,
+        object_size=192,
         patch_size=32,
         epochs=6,
         batch_size=16,

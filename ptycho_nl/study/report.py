@@ -1,0 +1,343 @@
+"""Render a study's report (`report.md`, `report.html`, figures) from its manifests alone.
+
+Every number in the report is read from a phase manifest (`manifests/phase_*.json`) or the
+comparison record (`manifests/comparisons.json`), and each results row names the job it comes
+from, so a reader can trace any figure back to the run that produced it.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import platform
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ptycho_nl.io_utils import atomic_write_text
+from ptycho_nl.study.jobs import PhaseManifest, load_manifest
+
+PHASES = ("C", "D", "E", "F", "G")
+METRIC_LABELS = {
+    "ssim_phase": "phase SSIM",
+    "ssim_amplitude": "amplitude SSIM",
+    "nrmse": "NRMSE",
+    "psnr_phase": "phase PSNR (dB)",
+    "frc_resolution": "FRC ½-bit resolution (px)",
+}
+HIGHER_IS_BETTER = {"ssim_phase": True, "ssim_amplitude": True, "nrmse": False, "psnr_phase": True}
+
+
+class ReportError(Exception):
+    pass
+
+
+def load_manifests(study_dir: Path) -> dict[str, PhaseManifest]:
+    manifests = {p: m for p in PHASES if (m := load_manifest(study_dir, p)) is not None}
+    if not manifests:
+        raise ReportError(
+            f"{study_dir}: no phase manifests under manifests/ (is this a study directory?)"
+        )
+    return manifests
+
+
+def results_rows(manifests: dict[str, PhaseManifest]) -> list[dict[str, Any]]:
+    """One row per (dose, view, method) from phase G's job metrics."""
+    rows = []
+    g = manifests.get("G")
+    if g is None:
+        return rows
+    for job in g.jobs.values():
+        if job.status == "failed":
+            continue
+        for method, m in job.metrics.get("methods", {}).items():
+            rows.append(
+                {
+                    "dose": job.metrics["dose"],
+                    "view": job.metrics["view"],
+                    "overlap": job.metrics.get("overlap_measured"),
+                    "method": method,
+                    "source_job": m.get("source_job"),
+                    "compare_job": job.job_id,
+                    **{k: m.get(k) for k in METRIC_LABELS},
+                }
+            )
+    rows.sort(key=lambda r: (r["view"], r["dose"], r["method"]))
+    return rows
+
+
+def _fmt(value: Any, digits: int = 3) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        if not np.isfinite(value):
+            return "∞" if value > 0 else "—"
+        return f"{value:.{digits}g}" if abs(value) >= 1e4 else f"{value:.{digits}f}"
+    return str(value)
+
+
+def _figure_quality_vs_dose(rows: list[dict], out: Path) -> Path | None:
+    import matplotlib.pyplot as plt
+
+    if not rows:
+        return None
+    views = sorted({r["view"] for r in rows})
+    fig, axes = plt.subplots(2, len(views), figsize=(4.5 * len(views), 6.5), squeeze=False)
+    for col, view in enumerate(views):
+        by_method = defaultdict(list)
+        for r in rows:
+            if r["view"] == view:
+                by_method[r["method"]].append(r)
+        for method, rs in sorted(by_method.items()):
+            rs.sort(key=lambda r: r["dose"])
+            doses = [r["dose"] for r in rs]
+            axes[0][col].plot(doses, [r["ssim_phase"] for r in rs], marker="o", label=method)
+            axes[1][col].plot(doses, [r["nrmse"] for r in rs], marker="o", label=method)
+        overlap = next(
+            (r["overlap"] for r in rows if r["view"] == view and r["overlap"] is not None), None
+        )
+        title = f"{view} view" + (f" (overlap {overlap:.2f})" if overlap is not None else "")
+        axes[0][col].set_title(title)
+        for ax, label in ((axes[0][col], "phase SSIM ↑"), (axes[1][col], "NRMSE ↓")):
+            ax.set_xscale("log")
+            ax.set_xlabel("dose (photons / pattern)")
+            ax.set_ylabel(label)
+            ax.grid(alpha=0.3)
+        axes[0][col].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out
+
+
+def _figure_reconstructions(study_dir: Path, g: PhaseManifest, out: Path) -> Path | None:
+    """Aligned phase images, one row per (dose, view), one column per method plus the truth."""
+    import matplotlib.pyplot as plt
+
+    jobs = [j for j in g.jobs.values() if j.status != "failed" and "aligned" in j.outputs]
+    if not jobs:
+        return None
+    jobs.sort(key=lambda j: (j.metrics["view"], j.metrics["dose"]))
+    loaded = [(j, np.load(study_dir / j.outputs["aligned"].path)) for j in jobs]
+    methods = sorted(
+        {k[len("phase_") :] for _, arr in loaded for k in arr.files if k.startswith("phase_")}
+    )
+    columns = ["truth", *[m for m in methods if m != "truth"]]
+    fig, axes = plt.subplots(
+        len(loaded), len(columns), figsize=(2.2 * len(columns), 2.2 * len(loaded)), squeeze=False
+    )
+    for row, (job, arr) in enumerate(loaded):
+        truth = arr["phase_truth"]
+        vmin, vmax = float(truth.min()), float(truth.max())
+        for col, method in enumerate(columns):
+            ax = axes[row][col]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            key = f"phase_{method}"
+            if key in arr.files:
+                ax.imshow(arr[key], cmap="twilight", vmin=vmin, vmax=vmax)
+            if row == 0:
+                ax.set_title(method, fontsize=9)
+            if col == 0:
+                ax.set_ylabel(f"{job.metrics['view']}\n{job.metrics['dose']:.0e}", fontsize=8)
+    fig.suptitle("Aligned phase on the test region")
+    fig.tight_layout()
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+    return out
+
+
+def _figure_frc(g: PhaseManifest, out: Path) -> Path | None:
+    import matplotlib.pyplot as plt
+
+    jobs = [j for j in g.jobs.values() if j.status != "failed"]
+    if not jobs:
+        return None
+    fig, axes = plt.subplots(1, len(jobs), figsize=(3.6 * len(jobs), 3.2), squeeze=False)
+    for ax, job in zip(
+        axes[0], sorted(jobs, key=lambda j: (j.metrics["view"], j.metrics["dose"])), strict=True
+    ):
+        threshold = None
+        for method, m in sorted(job.metrics.get("methods", {}).items()):
+            frc = m.get("frc")
+            if frc:
+                ax.plot(frc["freq"], frc["curve"], label=method)
+                threshold = frc.get("threshold", threshold)
+        if threshold is not None:
+            ax.plot(
+                job.metrics["methods"][next(iter(job.metrics["methods"]))]["frc"]["freq"],
+                threshold,
+                "k--",
+                lw=0.8,
+                label="½-bit",
+            )
+        ax.set_title(f"{job.metrics['view']}, dose {job.metrics['dose']:.0e}", fontsize=9)
+        ax.set_xlabel("spatial frequency (cycles/px)")
+        ax.set_ylim(0, 1.05)
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("FRC")
+    axes[0][-1].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+    return out
+
+
+def _figure_learning_curves(study_dir: Path, e: PhaseManifest, out: Path) -> Path | None:
+    import matplotlib.pyplot as plt
+
+    jobs = [j for j in e.jobs.values() if j.status != "failed" and "metrics" in j.outputs]
+    if not jobs:
+        return None
+    models = sorted({j.params["model"] for j in jobs})
+    fig, axes = plt.subplots(1, len(models), figsize=(4.5 * len(models), 3.4), squeeze=False)
+    for ax, model in zip(axes[0], models, strict=True):
+        for job in sorted((j for j in jobs if j.params["model"] == model), key=lambda j: j.job_id):
+            metrics = json.loads((study_dir / job.outputs["metrics"].path).read_text())
+            epochs = metrics.get("epochs", [])
+            ax.plot(
+                [ep["num"] for ep in epochs],
+                [ep["val_loss"] for ep in epochs],
+                marker=".",
+                label=f"{job.params['view']} {job.params['dose']:.0e}",
+            )
+        ax.set_title(f"{model}: validation loss")
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+    return out
+
+
+def environment() -> dict[str, str]:
+    import torch
+
+    return {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "cuda": str(torch.cuda.is_available()),
+    }
+
+
+def build_context(study_dir: Path) -> dict[str, Any]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    manifests = load_manifests(study_dir)
+    design = (
+        json.loads((study_dir / "design.json").read_text())
+        if (study_dir / "design.json").exists()
+        else {}
+    )
+    fig_dir = study_dir / "figures"
+    fig_dir.mkdir(exist_ok=True)
+    rows = results_rows(manifests)
+    figures = []
+    if (g := manifests.get("G")) is not None:
+        for title, path in (
+            ("Quality versus dose", _figure_quality_vs_dose(rows, fig_dir / "quality_vs_dose.png")),
+            (
+                "Reconstructions side by side",
+                _figure_reconstructions(study_dir, g, fig_dir / "reconstructions.png"),
+            ),
+            ("Fourier ring correlation", _figure_frc(g, fig_dir / "frc.png")),
+        ):
+            if path is not None:
+                figures.append({"title": title, "path": path})
+    if (e := manifests.get("E")) is not None and (
+        path := _figure_learning_curves(study_dir, e, fig_dir / "learning_curves.png")
+    ):
+        figures.append({"title": "Learning curves", "path": path})
+    comparisons_path = study_dir / "manifests" / "comparisons.json"
+    comparisons = (
+        json.loads(comparisons_path.read_text())["comparisons"] if comparisons_path.exists() else []
+    )
+    views = manifests.get("D")
+    overlaps = []
+    if views is not None:
+        for job in views.jobs.values():
+            if job.status != "failed":
+                overlaps.append(
+                    {
+                        "job": job.job_id,
+                        **{
+                            k: job.metrics.get(k)
+                            for k in (
+                                "dose",
+                                "view",
+                                "overlap_requested",
+                                "overlap_measured",
+                                "n_train",
+                                "n_test",
+                            )
+                        },
+                    }
+                )
+    failed = [
+        {"phase": p, "job": j.job_id, "error": j.error}
+        for p, m in manifests.items()
+        for j in m.jobs.values()
+        if j.status == "failed"
+    ]
+    return {
+        "design": design,
+        "study_digest": next(iter(manifests.values())).study_digest,
+        "phases": [
+            {
+                "phase": p,
+                "title": m.title,
+                **m.counts(),
+                "seconds": round(sum(j.duration_s for j in m.jobs.values()), 1),
+            }
+            for p, m in manifests.items()
+        ],
+        "rows": rows,
+        "comparisons": comparisons,
+        "overlaps": overlaps,
+        "failed": failed,
+        "figures": figures,
+        "environment": environment(),
+        "metric_labels": METRIC_LABELS,
+    }
+
+
+def _jinja_env():
+    from jinja2 import Environment, PackageLoader, StrictUndefined
+
+    env = Environment(
+        loader=PackageLoader("ptycho_nl.study", "templates"),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        autoescape=False,
+    )
+    env.filters["fmt"] = _fmt
+    return env
+
+
+def render_report(study_dir: str | Path) -> dict[str, Path]:
+    """Write `report.md` and `report.html` (figures embedded) from the manifests alone."""
+    study_dir = Path(study_dir)
+    context = build_context(study_dir)
+    env = _jinja_env()
+    for fig in context["figures"]:
+        fig["rel"] = fig["path"].relative_to(study_dir).as_posix()
+    md_path = atomic_write_text(
+        study_dir / "report.md", env.get_template("report.md.j2").render(**context)
+    )
+    html_env = _jinja_env()
+    html_env.autoescape = True
+    for fig in context["figures"]:
+        fig["data_uri"] = (
+            "data:image/png;base64," + base64.b64encode(fig["path"].read_bytes()).decode()
+        )
+    html_path = atomic_write_text(
+        study_dir / "report.html", html_env.get_template("report.html.j2").render(**context)
+    )
+    return {"markdown": md_path, "html": html_path}
