@@ -19,7 +19,6 @@ is rendered from the manifests.
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 from typing import Any
 
@@ -54,16 +53,30 @@ def _rel(ctx: JobContext, path: Path) -> str:
 
 
 def scan_positions_for(object_size: int, patch_size: int, overlap: float) -> int:
-    """Raster positions (a square count) that cover the object at the requested overlap."""
-    from ptycho_nl.simulate import SCAN_MARGIN, ProbeConfig, make_probe, probe_diameter
+    """The largest square raster (positions) whose patches fit the object at this overlap."""
+    from ptycho_nl.simulate import (
+        ProbeConfig,
+        ScanConfig,
+        make_probe,
+        make_scan,
+        object_shape_for,
+        probe_diameter,
+    )
 
     probe = make_probe(
         ProbeConfig(size=patch_size, kind="disk", aperture=PROBE_APERTURE, defocus=PROBE_DEFOCUS)
     )
-    step = (1.0 - overlap) * probe_diameter(probe)
-    # Centres span the object less one patch, the margins, a sub-pixel column and the jitter.
-    span = object_size - patch_size - 2 * SCAN_MARGIN - 2 - 4 * SCAN_JITTER
-    per_side = max(2, int(math.floor(span / step)) + 1)
+    diameter = probe_diameter(probe)
+    per_side = max(2, int(object_size / ((1.0 - overlap) * diameter)) + 1)
+    while per_side > 2:
+        scan = ScanConfig(
+            kind="raster", n_positions=per_side**2, overlap=overlap, jitter=SCAN_JITTER
+        )
+        # Jitter can only widen the scan by a few pixels: leave room for it.
+        positions = make_scan(scan, diameter=diameter, patch_size=patch_size)
+        if max(object_shape_for(positions, patch_size)) + 4 * SCAN_JITTER <= object_size:
+            break
+        per_side -= 1
     return per_side * per_side
 
 

@@ -1,0 +1,155 @@
+"""The dose/overlap study end to end: a tiny design fast, the demo preset slow."""
+
+import json
+import re
+
+import pytest
+from typer.testing import CliRunner
+
+from ptycho_nl.cli import app
+from ptycho_nl.study.design import PRESETS, StudyDesign, ViewSpec
+from ptycho_nl.study.dose_overlap import run_study
+from ptycho_nl.study.jobs import load_manifest
+
+runner = CliRunner()
+
+TINY = StudyDesign(
+    name="tiny",
+    doses=[1e4],
+    views=[ViewSpec(name="dense", overlap=0.7)],
+    iterative=["epie"],
+    object_size=96,
+    patch_size=32,
+    iterations=8,
+    tiles_per_side=3,
+)
+
+
+def _report_rows(markdown: str) -> list[list[str]]:
+    section = markdown.split("## Results on the held-out test region", 1)[1].split("## ", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("| ") and not line.startswith("| view")]
+    return [[cell.strip().strip("`") for cell in row.strip("|").split("|")] for row in rows]
+
+
+def test_tiny_study_runs_resumes_and_reports_from_manifests(tmp_path):
+    first = run_study(TINY, tmp_path)
+    assert first.failed_jobs == 0
+    assert first.phases["G"] == {"completed": 1, "failed": 0, "skipped": 0}
+    g = load_manifest(tmp_path, "G")
+    methods = g.jobs["G-d1e4-dense"].metrics["methods"]
+    assert set(methods) == {"epie", "constant"}
+    # ePIE converges on this data: it must beat a featureless object by a wide margin.
+    assert methods["epie"]["ssim_phase"] > methods["constant"]["ssim_phase"] + 0.2
+    assert methods["epie"]["nrmse"] < methods["constant"]["nrmse"]
+    report = (tmp_path / "report.md").read_text()
+    # Each results row in the report equals the manifest's numbers and names its source job.
+    rows = _report_rows(report)
+    assert len(rows) == 2
+    for view, dose, method, ssim_phase, _, nrmse, *_, source in rows:
+        m = methods[method]
+        assert float(ssim_phase) == pytest.approx(m["ssim_phase"], abs=5e-4)
+        assert float(nrmse) == pytest.approx(m["nrmse"], abs=5e-4)
+        assert source == str(m["source_job"])
+    assert first.design_digest in report
+    # The measured overlap is reported, not the requested one.
+    d = load_manifest(tmp_path, "D").jobs["D-d1e4-dense"].metrics
+    assert d["overlap_measured"] != d["overlap_requested"]
+    assert f"{d['overlap_measured']:.3f}" in report
+
+    # A re-run skips every job and reports the same results (only the phase counts change).
+    second = run_study(TINY, tmp_path)
+    assert all(c["skipped"] == sum(c.values()) for c in second.phases.values())
+    assert _report_rows((tmp_path / "report.md").read_text()) == rows
+    # Losing one output redoes that job (and only that job) on the next run.
+    (tmp_path / g.jobs["G-d1e4-dense"].outputs["aligned"].path).unlink()
+    third = run_study(TINY, tmp_path)
+    assert third.phases["G"]["completed"] == 1 and third.phases["F"]["skipped"] == 1
+
+    # `ptycho-nl report` re-renders from the manifests alone, to the same text.
+    report = (tmp_path / "report.md").read_text()
+    (tmp_path / "report.md").unlink()
+    result = runner.invoke(app, ["report", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "report.md").read_text() == report
+    html = (tmp_path / "report.html").read_text()
+    assert html.count("data:image/png;base64,") >= 3
+
+
+@pytest.mark.parametrize(
+    ("patch", "field"),
+    [
+        ({"models": ["pinn", "transformer"]}, "models"),
+        ({"doses": [-1e3]}, "doses"),
+        ({"views": [{"name": "dense", "overlap": 1.2}]}, "views.0.overlap"),
+        ({"views": [{"name": "dense", "overlap": 0.0}]}, "views.0.overlap"),
+        ({"epochs": 0}, "epochs"),
+        ({"colour": "blue"}, "colour"),
+    ],
+)
+def test_invalid_design_is_rejected_before_any_work(tmp_path, patch, field):
+    design = {**TINY.model_dump(mode="json"), **patch}
+    path = tmp_path / "design.json"
+    path.write_text(json.dumps(design))
+    out = tmp_path / "study"
+    result = runner.invoke(app, ["study", "run", "--design", str(path), "--out", str(out)])
+    assert result.exit_code == 2, result.output
+    assert field in result.output
+    assert "Traceback" not in result.output
+    assert not out.exists()
+
+
+def test_study_run_needs_exactly_one_design_source(tmp_path):
+    result = runner.invoke(app, ["study", "run", "--out", str(tmp_path / "s")])
+    assert result.exit_code == 2
+    assert "exactly one of --design FILE or --preset NAME" in result.output
+    result = runner.invoke(app, ["study", "run", "--preset", "huge", "--out", str(tmp_path / "s")])
+    assert result.exit_code == 2 and "unknown preset 'huge'" in result.output
+
+
+def test_report_of_a_non_study_directory_fails_cleanly(tmp_path):
+    result = runner.invoke(app, ["report", str(tmp_path)])
+    assert result.exit_code == 1
+    assert "no phase manifests" in result.output
+
+
+@pytest.mark.slow
+def test_demo_runs_end_to_end_and_its_report_matches_the_manifests(tmp_path):
+    out = tmp_path / "demo"
+    result = runner.invoke(app, ["demo", "--out", str(out), "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    design = PRESETS["demo"]
+    assert summary["design_digest"] == design.digest
+    assert summary["failed_jobs"] == 0
+    g = load_manifest(out, "G")
+    e = load_manifest(out, "E")
+    # Every network's training loss fell, and each row of the report traces to a completed job.
+    for job in e.jobs.values():
+        assert job.metrics["last_train_loss"] < job.metrics["first_train_loss"], job.job_id
+    report = (out / "report.md").read_text()
+    rows = _report_rows(report)
+    expected = len(design.doses) * len(design.views) * (len(design.models) + len(design.iterative) + 1)
+    assert len(rows) == expected
+    for view, dose, method, ssim_phase, ssim_amp, nrmse, *_, source in rows:
+        job = g.jobs[f"G-{_tag(float(dose))}-{view}"]
+        m = job.metrics["methods"][method]
+        assert float(ssim_phase) == pytest.approx(m["ssim_phase"], abs=5e-4)
+        assert float(ssim_amp) == pytest.approx(m["ssim_amplitude"], abs=5e-4)
+        assert float(nrmse) == pytest.approx(m["nrmse"], abs=5e-4)
+        if method != "constant":
+            assert source in e.jobs or source in load_manifest(out, "F").jobs
+    comparisons = json.loads((out / "manifests" / "comparisons.json").read_text())["comparisons"]
+    assert comparisons and all(c["p_adjusted"] >= c["p_value"] - 1e-12 for c in comparisons)
+    for c in comparisons:
+        if "better" in c["verdict"]:
+            assert c["ci_low"] > 0 or c["ci_high"] < 0
+    # The iterative baseline converges: its Fourier error falls at every dose and view.
+    for job in load_manifest(out, "F").jobs.values():
+        assert job.metrics["final_fourier_error"] < job.metrics["first_fourier_error"]
+    assert re.search(r"!\[Quality versus dose\]\(figures/quality_vs_dose.png\)", report)
+
+
+def _tag(dose: float) -> str:
+    from ptycho_nl.study.dose_overlap import dose_tag
+
+    return dose_tag(dose)
