@@ -10,7 +10,7 @@ from typing import Annotated, Any, NoReturn
 import typer
 from typer.core import TyperGroup
 
-from tools.output import EXIT_FAILED, EXIT_USAGE, ToolError, emit, fail
+from tools.output import EXIT_FAILED, EXIT_USAGE, JsonFlag, ToolError, emit, fail
 
 try:  # typer >= 0.26 vendors click; older releases use click itself
     from typer._click.exceptions import UsageError
@@ -69,10 +69,6 @@ class StatusChoice(str, Enum):
     partial = "partial"
 
 
-# `tools.output.JsonOpt` carries a default, which typer refuses inside Annotated; same flag here.
-JsonFlag = Annotated[
-    bool, typer.Option("--json", help="Print one JSON object {ok, data, error} on stdout.")
-]
 NameOpt = Annotated[
     str | None,
     typer.Option("--name", help="Log name (<kind>/<name>.log); default <kind>-<n>."),

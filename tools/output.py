@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import typer
 
@@ -54,4 +54,7 @@ def fail(exc: ToolError, *, as_json: bool) -> NoReturn:
     emit(ok=False, data=exc.data, error=str(exc), as_json=as_json, exit_code=exc.exit_code)
 
 
-JsonOpt = typer.Option(False, "--json", help="Print one JSON object {ok, data, error} on stdout.")
+# Use as `as_json: JsonFlag = False` on every verb.
+JsonFlag = Annotated[
+    bool, typer.Option("--json", help="Print one JSON object {ok, data, error} on stdout.")
+]

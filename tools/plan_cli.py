@@ -13,13 +13,9 @@ from typing import Annotated, Any
 
 import typer
 
-from tools.output import ToolError, emit, fail
+from tools.output import JsonFlag, ToolError, emit, fail
 
 LEDGER = "fix_plan.md"
-# `tools.output.JsonOpt` carries a default, which typer refuses inside Annotated; same flag here.
-JsonFlag = Annotated[
-    bool, typer.Option("--json", help="Print one JSON object {ok, data, error} on stdout.")
-]
 
 
 def _guard(as_json: bool, body: Callable[[], Any]) -> None:
