@@ -1,0 +1,114 @@
+"""The shared encoder-decoder: diffraction amplitudes -> complex object patch.
+
+Axis legend:  B  patterns in a batch   C  patterns per group (gridsize**2)   N  patch side
+
+Stride-2 convolutions (32-64-128) and a transposed-convolution decoder: on 2 CPU cores this
+trains about five times faster than stacked 3x3 convolutions with pooling (BENCHMARKS.md, R1-net).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+
+@dataclass(frozen=True)
+class LossContext:
+    """Per-dataset quantities a loss needs besides the batch.
+
+    probe           : (N, N) complex64 illumination
+    intensity_scale : s, so that counts k = (s A)^2 from stored amplitudes A
+    overlap_weight  : weight of the gridsize > 1 overlap-consistency term (0 disables it)
+    loss            : "poisson" (Poisson NLL on counts) or "amplitude_mae"
+    """
+
+    probe: torch.Tensor
+    intensity_scale: float
+    overlap_weight: float = 0.0
+    loss: str = "poisson"
+
+
+class PatchNet(nn.Module):
+    """Encoder-decoder with an amplitude head and a phase head.
+
+    Parameters
+    ----------
+    n : patch side N (multiple of 8)
+    channels : encoder widths of the three stride-2 stages
+    amp_max : the amplitude head is amp_max * sigmoid(.), bounded so the Poisson loss cannot
+        chase unphysical transmissions
+    input_scale : one global constant the input amplitudes are divided by (kept as a buffer so
+        a reloaded model normalises its input itself; never per pattern, which would discard the
+        transmission the Poisson loss depends on)
+    """
+
+    model_name = "patchnet"
+    requires_ground_truth = False  # True: every batch must carry `patches` (the file's `Y`)
+
+    def __init__(
+        self,
+        *,
+        n: int = 64,
+        channels: tuple[int, int, int] | list[int] = (32, 64, 128),
+        amp_max: float = 2.0,
+        input_scale: float = 1.0,
+    ):
+        super().__init__()
+        if n % 8 != 0 or n < 8:
+            raise ValueError(f"patch size n must be a positive multiple of 8, got {n}")
+        if len(channels) != 3:
+            raise ValueError(f"channels must list 3 encoder widths, got {list(channels)}")
+        c1, c2, c3 = (int(c) for c in channels)
+        self.patch_size = int(n)
+        self.amp_max = float(amp_max)
+        self.model_kwargs = {"n": int(n), "channels": [c1, c2, c3], "amp_max": float(amp_max)}
+        self.register_buffer("input_scale", torch.tensor(float(input_scale)))
+        self.encoder = nn.Sequential(
+            nn.Conv2d(1, c1, 3, stride=2, padding=1),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(c1, c2, 3, stride=2, padding=1),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(c2, c3, 3, stride=2, padding=1),
+            nn.ReLU(inplace=True),
+        )
+        self.decoder = nn.Sequential(
+            nn.ConvTranspose2d(c3, c2, 4, stride=2, padding=1),
+            nn.ReLU(inplace=True),
+            nn.ConvTranspose2d(c2, c1, 4, stride=2, padding=1),
+            nn.ReLU(inplace=True),
+        )
+        self.amplitude_head = nn.ConvTranspose2d(c1, 1, 4, stride=2, padding=1)
+        self.phase_head = nn.ConvTranspose2d(c1, 1, 4, stride=2, padding=1)
+
+    def set_input_scale(self, value: float) -> None:
+        """Fix the global input normalisation (computed once from the training data)."""
+        if not math.isfinite(value) or value <= 0:
+            raise ValueError(f"input scale must be a positive finite number, got {value}")
+        self.input_scale.fill_(float(value))
+
+    def forward(self, diffraction: torch.Tensor) -> torch.Tensor:
+        """diffraction : (B, N, N) float32 amplitudes -> object patches (B, N, N) complex64."""
+        if diffraction.dim() != 3 or diffraction.shape[-1] != self.patch_size:
+            raise ValueError(
+                f"expected diffraction of shape (B, {self.patch_size}, {self.patch_size}), "
+                f"found {tuple(diffraction.shape)}"
+            )
+        x = (diffraction / self.input_scale).unsqueeze(1)  # (B, 1, N, N)
+        features = self.decoder(self.encoder(x))  # (B, c1, N/2, N/2)
+        amplitude = self.amp_max * torch.sigmoid(self.amplitude_head(features)[:, 0])
+        phase = math.pi * torch.tanh(self.phase_head(features)[:, 0])
+        return torch.polar(amplitude.float(), phase.float())  # (B, N, N) complex64
+
+    def predict_groups(self, diffraction: torch.Tensor) -> torch.Tensor:
+        """(B, C, N, N) amplitudes -> (B, C, N, N) complex patches (each pattern independently)."""
+        b, c, n, _ = diffraction.shape
+        return self(diffraction.reshape(b * c, n, n)).reshape(b, c, n, n)
+
+    def training_loss(
+        self, batch: dict[str, torch.Tensor], context: LossContext
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Scalar loss for a batch of groups plus its named parts (subclasses define it)."""
+        raise NotImplementedError

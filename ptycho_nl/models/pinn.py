@@ -1,0 +1,90 @@
+"""Physics-informed unsupervised model: trained through the forward model on measured counts.
+
+Axis legend:  B  groups in a batch   C  patterns per group (gridsize**2)   N  patch side
+
+Loss (DESIGN.md §3):  rate = s^2 |far_field(P * O_hat)|^2,  counts k = (s A)^2,
+    data term = PoissonNLL(rate, k) - PoissonNLL(k, k)     (the deviance per pixel: >= 0 and
+    O(1) at any dose, so a fall of the loss reads as a fall of the misfit)
+    overlap term (C > 1) = sum w |O_c - canvas average|^2 / sum w, w = |P|^2 / max |P|^2
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ptycho_nl import physics
+from ptycho_nl.models.backbone import LossContext, PatchNet
+from ptycho_nl.models.registry import register
+
+
+def predicted_rate(patches: torch.Tensor, probe: torch.Tensor, scale: float) -> torch.Tensor:
+    """Expected counts lambda = s^2 |far_field(P * O)|^2.  patches : (..., N, N) complex."""
+    return (scale * scale) * physics.intensity(physics.far_field(physics.exit_wave(probe, patches)))
+
+
+def poisson_deviance(rate: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
+    """Mean Poisson NLL minus its value at the saturated fit (rate = counts): >= 0."""
+    return physics.poisson_nll(rate, counts) - physics.poisson_nll(counts, counts)
+
+
+def overlap_inconsistency(
+    patches: torch.Tensor, positions: torch.Tensor, weight: torch.Tensor
+) -> torch.Tensor:
+    """Disagreement of neighbouring predicted patches where they overlap.
+
+    patches   : (B, C, N, N) complex   predictions of the C neighbours of each group
+    positions : (B, C, 2) float         (row, col) centres in object pixels
+    weight    : (N, N) real >= 0        per-pixel trust, e.g. |P|^2 / max |P|^2
+    Each group's patches are placed on a shared local canvas at their relative integer offsets
+    (the sub-pixel remainder is ignored: neighbours are several pixels apart); the result is the
+    weighted mean of |O_c - canvas average|^2 over all pixels, zero where only one patch lies.
+    """
+    b, c, n, _ = patches.shape
+    relative = positions - positions.min(dim=1, keepdim=True).values
+    offsets = torch.round(relative).to(torch.long).to(patches.device)  # (B, C, 2)
+    span = int(offsets.max()) + n
+    pixels = torch.arange(n, device=patches.device)
+    rows = offsets[..., 0, None, None] + pixels[:, None]  # (B, C, N, 1)
+    cols = offsets[..., 1, None, None] + pixels[None, :]  # (B, C, 1, N)
+    group = torch.arange(b, device=patches.device)[:, None, None, None]
+    flat = ((group * span + rows) * span + cols).reshape(-1)  # (B C N N,)
+    w = weight.to(patches.real.dtype).expand(b, c, n, n).reshape(-1)
+    values = patches.reshape(-1)
+    size = b * span * span
+    num_re = torch.zeros(size, dtype=w.dtype, device=w.device).index_add(0, flat, w * values.real)
+    num_im = torch.zeros(size, dtype=w.dtype, device=w.device).index_add(0, flat, w * values.imag)
+    den = torch.zeros(size, dtype=w.dtype, device=w.device).index_add(0, flat, w)
+    den = den.clamp_min(torch.finfo(w.dtype).tiny)
+    mean_re, mean_im = (num_re / den)[flat], (num_im / den)[flat]
+    residual = (values.real - mean_re).square() + (values.imag - mean_im).square()
+    return (w * residual).sum() / w.sum().clamp_min(torch.finfo(w.dtype).tiny)
+
+
+@register("pinn")
+class PINN(PatchNet):
+    """Unsupervised physics-informed network (Poisson NLL through the forward model)."""
+
+    def training_loss(
+        self, batch: dict[str, torch.Tensor], context: LossContext
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """batch: `diffraction` (B, C, N, N) float32, `positions` (B, C, 2). Returns (loss, parts)."""
+        amplitude = batch["diffraction"]
+        predicted = self.predict_groups(amplitude)  # (B, C, N, N) complex64
+        probe = context.probe.to(predicted.device)
+        if context.loss == "amplitude_mae":
+            farfield = physics.far_field(physics.exit_wave(probe, predicted))
+            data_term = physics.amplitude_mae(farfield.abs(), amplitude)
+        else:
+            scale = float(context.intensity_scale)
+            rate = predicted_rate(predicted, probe, scale)
+            counts = physics.amplitude_to_counts(amplitude, scale).to(rate.dtype)
+            data_term = poisson_deviance(rate, counts)
+        parts = {"data": data_term.detach()}
+        loss = data_term
+        if context.overlap_weight > 0 and amplitude.shape[1] > 1:
+            weight = probe.abs().square()
+            weight = weight / weight.max()
+            overlap = overlap_inconsistency(predicted, batch["positions"], weight)
+            parts["overlap"] = overlap.detach()
+            loss = loss + context.overlap_weight * overlap
+        return loss, parts

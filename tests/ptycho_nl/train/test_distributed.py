@@ -1,0 +1,58 @@
+"""DDP under torchrun: 2 gloo processes on CPU, rank-0-only writes, one digest on every rank."""
+
+import json
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+
+@pytest.mark.slow
+def test_torchrun_two_gloo_processes(tiny_npz, tiny_config, tmp_path):
+    config = tmp_path / "train.json"
+    config.write_text(tiny_config(epochs=2).model_dump_json())
+    torchrun = shutil.which("torchrun")
+    launcher = [torchrun] if torchrun else [sys.executable, "-m", "torch.distributed.run"]
+    run = tmp_path / "run"
+    proc = subprocess.run(
+        [
+            *launcher,
+            "--standalone",
+            "--nproc_per_node=2",
+            "-m",
+            "ptycho_nl.train",
+            "--config",
+            str(config),
+            "--data",
+            str(tiny_npz),
+            "--out",
+            str(run),
+            "--no-progress",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    summaries = [json.loads(x) for x in proc.stdout.splitlines() if x.startswith("{")]
+    assert sorted(s["rank"] for s in summaries) == [0, 1]
+    assert all(s["status"] == "completed" for s in summaries)
+    digest = tiny_config(epochs=2).digest
+    assert {s["config_digest"] for s in summaries} == {digest}
+    # rank 0 alone wrote: one start line, one line per epoch, one bundle in the manifest
+    log = (run / "logs/training.log").read_text().splitlines()
+    assert sum("Training started" in line for line in log) == 1
+    assert "world_size=2" in log[0]
+    events = [json.loads(x) for x in (run / "logs/events.jsonl").read_text().splitlines()]
+    assert [e["num"] for e in events if e["kind"] == "epoch"] == [1, 2]
+    assert all(e["config_digest"] == digest for e in events)
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["status"] == "completed" and manifest["config_digest"] == digest
+    assert [s["bundle_path"] for s in summaries if s["rank"] == 1] == [None]
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == [
+        "best_model.pt",
+        "checkpoint_epoch_1.pt",
+        "checkpoint_epoch_2.pt",
+        "last_model.pt",
+    ]

@@ -1,0 +1,216 @@
+"""End-to-end training runs on the simulator's tiny preset: outputs, learning, resume, failures."""
+
+import json
+
+import pytest
+import torch
+
+from ptycho_nl.train import load_bundle, train
+from ptycho_nl.train.checkpoint import CHECKPOINT_KEYS
+
+RUN_FILES = {
+    "config.json",
+    "manifest.json",
+    "bundle.zip",
+    "logs/training.log",
+    "logs/events.jsonl",
+    "logs/metrics.json",
+    "checkpoints/best_model.pt",
+    "checkpoints/last_model.pt",
+    "checkpoints/checkpoint_epoch_1.pt",
+    "checkpoints/checkpoint_epoch_2.pt",
+    "checkpoints/checkpoint_epoch_3.pt",
+}
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tiny_npz, tmp_path_factory, tiny_config):
+    run_dir = tmp_path_factory.mktemp("runs") / "tiny"
+    return train(tiny_config(), tiny_npz, run_dir, progress=False)
+
+
+def test_tiny_run_writes_every_output(tiny_run):
+    assert tiny_run.status == "completed", tiny_run.error
+    files = {p.relative_to(tiny_run.run_dir).as_posix() for p in tiny_run.run_dir.rglob("*")}
+    assert files >= RUN_FILES
+    assert not (tiny_run.run_dir / "failures").exists()
+
+
+def test_loss_falls_by_more_than_half(tiny_run):
+    losses = [e["train_loss"] for e in tiny_run.epochs]
+    assert len(losses) == 3
+    assert losses[-1] < 0.5 * losses[0], losses
+    assert tiny_run.epochs[-1]["val_loss"] < 0.5 * tiny_run.epochs[0]["train_loss"]
+
+
+def test_digest_is_on_every_log_line_checkpoint_and_bundle(tiny_run):
+    run, digest = tiny_run.run_dir, tiny_run.config_digest
+    assert json.loads((run / "config.json").read_text())["config_digest"] == digest
+    log_lines = (run / "logs/training.log").read_text().splitlines()
+    assert all(f"config_digest={digest}" in line for line in log_lines)
+    assert "Training complete" in log_lines[-1]
+    events = [json.loads(x) for x in (run / "logs/events.jsonl").read_text().splitlines()]
+    assert events and all(e["config_digest"] == digest for e in events)
+    assert [e["num"] for e in events if e["kind"] == "epoch"] == [1, 2, 3]
+    metrics = json.loads((run / "logs/metrics.json").read_text())
+    assert metrics["config_digest"] == digest
+    assert {"num", "train_loss", "val_loss", "duration_s"} <= set(metrics["epochs"][0])
+    assert metrics["best"]["val_loss"] == pytest.approx(tiny_run.best_val_loss)
+    assert metrics["environment"]["torch"] == torch.__version__
+    for ckpt in (run / "checkpoints").glob("*.pt"):
+        state = torch.load(ckpt, weights_only=True)
+        assert set(CHECKPOINT_KEYS) <= set(state) and state["config_digest"] == digest
+    assert load_bundle(tiny_run.bundle_path).meta["config_digest"] == digest
+
+
+def test_manifest_records_bundle_hash_and_size(tiny_run):
+    from ptycho_nl.io_utils import sha256_file
+
+    manifest = json.loads((tiny_run.run_dir / "manifest.json").read_text())
+    assert manifest["status"] == "completed" and manifest["error"] is None
+    assert manifest["bundle_path"] == "bundle.zip"
+    bundle = tiny_run.run_dir / manifest["bundle_path"]
+    assert manifest["bundle_sha256"] == sha256_file(bundle)
+    assert manifest["bundle_size_bytes"] == bundle.stat().st_size
+    assert manifest["metrics"]["best_val_loss"] == pytest.approx(tiny_run.best_val_loss)
+
+
+def test_bundle_predicts_like_the_in_memory_model(tiny_run, tiny_npz):
+    from ptycho_nl.data.npz import load_npz
+
+    data = load_npz(tiny_npz)
+    x = torch.from_numpy(data.diffraction[:20].copy())
+    bundle = load_bundle(tiny_run.bundle_path, expected_sha256=tiny_run.manifest["bundle_sha256"])
+    assert bundle.meta["normalisation"]["intensity_scale"] == pytest.approx(data.intensity_scale)
+    with torch.no_grad():
+        expected = tiny_run.model(x)
+    assert torch.equal(bundle.predict(x, batch_size=7), expected)
+    # best_model.pt holds the same weights as the bundle
+    best = torch.load(tiny_run.run_dir / "checkpoints/best_model.pt", weights_only=True)
+    for key, value in bundle.model.state_dict().items():
+        assert torch.equal(best["model_state_dict"][key], value)
+
+
+def test_same_config_again_is_skipped(tiny_run, tiny_npz, tiny_config):
+    again = train(tiny_config(), tiny_npz, tiny_run.run_dir, progress=False)
+    assert again.status == "skipped"
+    assert again.manifest["bundle_sha256"] == tiny_run.manifest["bundle_sha256"]
+
+
+def test_resumed_run_matches_the_uninterrupted_one(tiny_npz, tmp_path, tiny_config):
+    cfg = tiny_config(epochs=4)
+    whole = train(cfg, tiny_npz, tmp_path / "whole", progress=False)
+    first = train(cfg, tiny_npz, tmp_path / "split", progress=False, stop_after_epoch=2)
+    assert first.status == "failed" and "resume to continue" in first.error
+    assert not (tmp_path / "split/bundle.zip").exists()
+    resumed = train(cfg, tiny_npz, tmp_path / "split", resume=True, progress=False)
+    assert resumed.status == "completed"
+    assert [e["train_loss"] for e in resumed.epochs] == [e["train_loss"] for e in whole.epochs]
+    assert [e["val_loss"] for e in resumed.epochs] == [e["val_loss"] for e in whole.epochs]
+    a = torch.load(tmp_path / "whole/checkpoints/last_model.pt", weights_only=True)
+    b = torch.load(tmp_path / "split/checkpoints/last_model.pt", weights_only=True)
+    for key, value in a["model_state_dict"].items():
+        assert torch.equal(b["model_state_dict"][key], value)
+    assert resumed.manifest["bundle_sha256"] == whole.manifest["bundle_sha256"]
+    # Resuming a finished run trains nothing more and rebuilds the same best-model bundle.
+    again = train(cfg, tiny_npz, tmp_path / "split", resume=True, progress=False)
+    assert again.status == "completed" and len(again.epochs) == 4
+    assert again.manifest["bundle_sha256"] == whole.manifest["bundle_sha256"]
+
+
+def test_resume_refuses_a_different_config(tiny_npz, tmp_path, tiny_config):
+    train(tiny_config(epochs=2), tiny_npz, tmp_path / "run", progress=False, stop_after_epoch=1)
+    other = train(
+        tiny_config(epochs=2, seed=5), tiny_npz, tmp_path / "run", resume=True, progress=False
+    )
+    assert other.status == "failed" and "cannot resume" in other.error
+
+
+def test_diverging_run_stops_with_a_failure_record(tiny_npz, tmp_path, tiny_config):
+    # A learning rate of 1e30 blows the weights up for real: the next loss is NaN.
+    result = train(tiny_config(optimizer={"lr": 1e30}), tiny_npz, tmp_path / "nan", progress=False)
+    assert result.status == "failed" and result.error.startswith("nan_")
+    (record_file,) = (tmp_path / "nan/failures").glob("*.jsonl")
+    record = json.loads(record_file.read_text().splitlines()[-1])
+    assert record["kind"].startswith("nan_") and record["step"] >= 1
+    assert record["config_digest"] == result.config_digest
+    manifest = json.loads((tmp_path / "nan/manifest.json").read_text())
+    assert manifest["status"] == "failed" and manifest["error"] == result.error
+    assert not (tmp_path / "nan/bundle.zip").exists()
+
+
+def test_data_failing_the_contract_is_a_failed_job(missing_key_npz, tmp_path, tiny_config):
+    result = train(tiny_config(), missing_key_npz, tmp_path / "bad", progress=False)
+    assert result.status == "failed" and "probeGuess" in result.error
+    manifest = json.loads((tmp_path / "bad/manifest.json").read_text())
+    assert manifest["status"] == "failed" and "probeGuess" in manifest["error"]
+
+
+def test_supervised_model_learns(tiny_npz, tmp_path, tiny_config):
+    result = train(
+        tiny_config(model={"name": "supervised"}, epochs=4),
+        tiny_npz,
+        tmp_path / "sup",
+        progress=False,
+    )
+    assert result.status == "completed", result.error
+    losses = [e["train_loss"] for e in result.epochs]
+    assert losses[-1] < 0.7 * losses[0], losses
+    assert load_bundle(result.bundle_path).model_name == "supervised"
+
+
+def test_gridsize_2_logs_the_overlap_term(tiny_npz, tmp_path, tiny_config):
+    cfg = tiny_config(data={"gridsize": 2}, telemetry={"log_every_steps": 1}, epochs=2)
+    result = train(cfg, tiny_npz, tmp_path / "g2", progress=False)
+    assert result.status == "completed", result.error
+    steps = [json.loads(x) for x in (tmp_path / "g2/logs/events.jsonl").read_text().splitlines()]
+    steps = [e for e in steps if e["kind"] == "step"]
+    assert steps and all(e["overlap"] >= 0 and "data" in e for e in steps)
+    assert result.epochs[-1]["train_loss"] < result.epochs[0]["train_loss"]
+
+
+def test_gpu_telemetry_is_absent_without_a_gpu_and_said_once(tiny_npz, tmp_path, tiny_config):
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU: the fields are present (see test_telemetry)")
+    cfg = tiny_config(telemetry={"log_gpu_stats": True, "log_every_steps": 1}, epochs=1)
+    result = train(cfg, tiny_npz, tmp_path / "tel", progress=False)
+    assert result.status == "completed"
+    log = (tmp_path / "tel/logs/training.log").read_text()
+    assert log.count("GPU telemetry unavailable") == 1
+    events = [json.loads(x) for x in (tmp_path / "tel/logs/events.jsonl").read_text().splitlines()]
+    steps = [e for e in events if e["kind"] == "step"]
+    assert steps and not any("gpu_mem_mb" in e or "gpu_util_pct" in e for e in steps)
+
+
+def test_trained_pinn_explains_the_counts_better_than_any_constant_object(tiny_run, tiny_npz):
+    from ptycho_nl import physics
+    from ptycho_nl.data.npz import load_npz
+    from ptycho_nl.models.pinn import poisson_deviance, predicted_rate
+
+    data = load_npz(tiny_npz)
+    s = data.intensity_scale
+    amplitude = torch.from_numpy(data.diffraction[:].copy())
+    probe = torch.from_numpy(data.probe)
+    counts = physics.amplitude_to_counts(amplitude, s).float()
+    # Best constant object: the Poisson optimum of rate = c^2 * r0 is c^2 = sum k / sum r0.
+    unit = predicted_rate(torch.ones(amplitude.shape, dtype=torch.complex64), probe, s)
+    flat = poisson_deviance(unit * (counts.sum() / unit.sum()), counts)
+    truth = poisson_deviance(predicted_rate(torch.from_numpy(data.patches[:]), probe, s), counts)
+    predicted = load_bundle(tiny_run.bundle_path).predict(amplitude)
+    trained = poisson_deviance(predicted_rate(predicted, probe, s), counts)
+    assert float(truth) < float(trained) < 0.9 * float(flat), (truth, trained, flat)
+
+
+def test_supervised_training_on_data_without_ground_truth_is_a_failed_job(
+    tiny_npz, tmp_path, tiny_config
+):
+    from ptycho_nl.data.npz import read_npz_arrays, write_npz_deterministic
+
+    arrays = read_npz_arrays(tiny_npz)
+    del arrays["Y"]
+    bare = write_npz_deterministic(tmp_path / "no_truth.npz", arrays)
+    result = train(
+        tiny_config(model={"name": "supervised"}), bare, tmp_path / "run", progress=False
+    )
+    assert result.status == "failed" and "key 'Y'" in result.error
+    assert json.loads((tmp_path / "run/manifest.json").read_text())["status"] == "failed"
