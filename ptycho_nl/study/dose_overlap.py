@@ -31,8 +31,8 @@ from ptycho_nl.study.design import StudyDesign
 from ptycho_nl.study.jobs import Job, JobContext, JobOutput, PhaseManifest, run_phase
 
 ALPHA = 0.05
-COMPARED_METRICS = {"ssim_phase": True, "nrmse": False}  # metric -> higher is better
-PROBE_APERTURE = 0.5
+COMPARED_METRICS = {"ssim_phase": True, "ssim_amplitude": True, "nrmse": False}  # higher is better?
+PROBE_APERTURE = 0.8  # pupil radius / Nyquist: a ~N/2-wide probe, so each pattern is 2x oversampled
 PROBE_DEFOCUS = 10.0
 SCAN_JITTER = 0.5
 TEST_FRACTION = 0.3
@@ -226,7 +226,8 @@ def _wrapped(phase: np.ndarray) -> np.ndarray:
 def tile_scores(
     aligned: np.ndarray, truth: np.ndarray, tiles_per_side: int
 ) -> dict[str, list[float]]:
-    """Per-tile phase SSIM and NRMSE of an aligned reconstruction over its scored region."""
+    """Per-tile phase SSIM, amplitude SSIM and NRMSE of an aligned reconstruction (data ranges
+    are the whole region's, as in `compute_metrics`)."""
     from ptycho_nl.evaluate.metrics import ssim
 
     ref = np.angle(truth.mean())
@@ -240,11 +241,14 @@ def tile_scores(
     cols = np.array_split(
         np.arange(truth.shape[1]), max(1, min(tiles_per_side, truth.shape[1] // MIN_TILE))
     )
-    out: dict[str, list[float]] = {"ssim_phase": [], "nrmse": []}
+    amp_t, amp_r = np.abs(truth), np.abs(aligned)
+    amp_range = float(np.ptp(amp_t)) or 1.0
+    out: dict[str, list[float]] = {"ssim_phase": [], "ssim_amplitude": [], "nrmse": []}
     for r in rows:
         for c in cols:
             block = np.ix_(r, c)
             out["ssim_phase"].append(ssim(ph_r[block], ph_t[block], data_range))
+            out["ssim_amplitude"].append(ssim(amp_r[block], amp_t[block], amp_range))
             out["nrmse"].append(
                 float(np.linalg.norm(aligned[block] - truth[block]) / np.linalg.norm(truth[block]))
             )
@@ -545,10 +549,11 @@ def run_study(
 
 def summary_table(result: StudyResult) -> str:
     """A short plain-text results table for the terminal."""
-    lines = [f"{'view':<8} {'dose':>8} {'method':<12} {'phase SSIM':>10} {'NRMSE':>7}"]
+    lines = [f"{'view':<8} {'dose':>8} {'method':<12} {'phase SSIM':>10} {'amp SSIM':>9} {'NRMSE':>7}"]
     for r in result.rows:
         lines.append(
-            f"{r['view']:<8} {r['dose']:>8.0e} {r['method']:<12} {r['ssim_phase']:>10.3f} {r['nrmse']:>7.3f}"
+            f"{r['view']:<8} {r['dose']:>8.0e} {r['method']:<12} {r['ssim_phase']:>10.3f} "
+            f"{r['ssim_amplitude']:>9.3f} {r['nrmse']:>7.3f}"
         )
     counts = ", ".join(
         f"{p}: {c['completed'] + c['skipped']}/{sum(c.values())}" for p, c in result.phases.items()
