@@ -257,7 +257,7 @@ def tile_scores(
 
 def compare(ctx: JobContext) -> JobOutput:
     from ptycho_nl.data.npz import load_npz
-    from ptycho_nl.evaluate.align import align_to_truth, bounding_box
+    from ptycho_nl.evaluate.align import DEFAULT_MAX_SHIFT, align_to_truth, bounding_box
     from ptycho_nl.evaluate.metrics import compute_metrics
 
     test = load_npz(ctx.inputs["test"])
@@ -274,12 +274,17 @@ def compare(ctx: JobContext) -> JobOutput:
     methods: dict[str, Any] = {}
     aligned_images: dict[str, np.ndarray] = {"phase_truth": np.angle(truth[rs, cs])}
     for method, obj in recons.items():
-        m = compute_metrics(obj, truth, mask=mask, register=method != "constant")
-        aligned = align_to_truth(obj, truth, mask, register=method != "constant").recon[rs, cs]
+        # Align once; the metrics, the tiles and the figure all see the same image.
+        alignment = align_to_truth(
+            obj, truth, mask, register=method != "constant", max_shift=DEFAULT_MAX_SHIFT
+        )
+        m = compute_metrics(alignment.recon, truth, mask=mask, register=False)
+        aligned = alignment.recon[rs, cs]
         aligned_images[f"phase_{method}"] = np.angle(aligned).astype(np.float32)
         frc = m["frc"]
         methods[method] = {
             "source_job": ctx.params["sources"].get(method),
+            "shift_px": list(alignment.shift),
             "ssim_phase": m["phase_ssim"],
             "ssim_amplitude": m["amplitude_ssim"],
             "nrmse": m["nrmse"],
@@ -549,7 +554,9 @@ def run_study(
 
 def summary_table(result: StudyResult) -> str:
     """A short plain-text results table for the terminal."""
-    lines = [f"{'view':<8} {'dose':>8} {'method':<12} {'phase SSIM':>10} {'amp SSIM':>9} {'NRMSE':>7}"]
+    lines = [
+        f"{'view':<8} {'dose':>8} {'method':<12} {'phase SSIM':>10} {'amp SSIM':>9} {'NRMSE':>7}"
+    ]
     for r in result.rows:
         lines.append(
             f"{r['view']:<8} {r['dose']:>8.0e} {r['method']:<12} {r['ssim_phase']:>10.3f} "

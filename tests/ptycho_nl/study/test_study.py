@@ -20,7 +20,7 @@ TINY = StudyDesign(
     iterative=["epie"],
     object_size=96,
     patch_size=32,
-    iterations=8,
+    iterations=40,
     tiles_per_side=3,
 )
 
