@@ -1,0 +1,100 @@
+"""Seconds per iteration and final quality of our ePIE / rPIE / LSQML on scenario R1, against
+PtyLab's ePIE on the identical data in the same run (when `pip install ptylab==0.3.7`, the
+`bench` extra, is present; otherwise "peer not installed").
+
+R1-known: probe fixed to the truth. R1-blind: probe starts as a flat-phase disk of matched power
+and is refined. Timing: median over --repeats runs of --timing-iterations iterations, 2 threads.
+Quality: one run of --iterations iterations, scored as in BENCHMARKS.md (central 192x192,
+sub-pixel registration, best complex scalar; NRMSE also with the phase ramp removed).
+
+    OMP_NUM_THREADS=2 python benchmarks/bench_iterative.py [--doses 1e3 1e4 1e6] [--iterations 100]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+# Passive OpenMP waiting before torch loads: on shared, oversubscribed cores torch's default
+# spin-waiting made 2-thread iterations ~100x slower (measured: 10 s vs 0.05 s per R1 iteration).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+os.environ.setdefault("OMP_NUM_THREADS", "2")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--doses", type=float, nargs="+", default=[1e3, 1e4, 1e6])
+    parser.add_argument("--iterations", type=int, default=100)
+    parser.add_argument("--timing-iterations", type=int, default=10)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--variants", nargs="+", default=["known", "blind"])
+    parser.add_argument("--methods", nargs="+", default=["epie", "rpie", "lsqml"])
+    parser.add_argument("--batch-size", type=int, default=32)
+    args = parser.parse_args()
+
+    import torch
+
+    torch.set_num_threads(2)
+    from peers import ptylab_available, run_ptylab_epie
+    from r1 import flat_disk_probe, r1_data, score
+
+    from ptycho_nl.recon.iterative import IterativeOptions, reconstruct_iterative
+
+    def ours(data, options, iterations, probe):
+        full = options.model_copy(update={"iterations": iterations})
+        result = reconstruct_iterative(data, options=full, initial_probe=probe)
+        return result.object.numpy(), result.seconds_per_iteration
+
+    peer = ptylab_available()
+    print(
+        f"threads 2 (OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}), "
+        f"PtyLab {'installed' if peer else 'peer not installed'}; pty-chi not run "
+        "(needs torchvision beside the local CPU torch)"
+    )
+    header = f"{'variant':7} {'dose':>7} {'solver':14} {'s/iter':>8} {'NRMSE':>7} {'(ramp)':>7} "
+    print(header + f"{'phSSIM':>7} {'phPSNR':>7} {'x faster than PtyLab':>21}")
+    workdir = Path(tempfile.mkdtemp(prefix="bench_r1_"))
+    for dose in args.doses:
+        data = r1_data(dose)
+        for variant in args.variants:
+            blind = variant == "blind"
+            start_probe = flat_disk_probe(data.diffraction) if blind else data.probe
+            solvers = {}
+            if peer:
+                solvers["PtyLab ePIE"] = lambda k, d=data, p=start_probe, b=blind: run_ptylab_epie(
+                    d, p, iterations=k, blind=b, workdir=workdir
+                )
+            for method in args.methods:
+                options = IterativeOptions(
+                    method=method, batch_size=args.batch_size, update_probe=blind
+                )
+                solvers[f"ours {method}"] = lambda k, d=data, o=options, p=start_probe: ours(
+                    d, o, k, p
+                )
+            # Timing runs interleave the solvers so a load change on the machine hits all alike.
+            times = {name: [] for name in solvers}
+            for _ in range(args.repeats):
+                for name, solve in solvers.items():
+                    times[name].append(solve(args.timing_iterations)[1])
+            rows = []
+            for name, solve in solvers.items():
+                obj, _ = solve(args.iterations)
+                rows.append((name, statistics.median(times[name]), score(obj, data.object)))
+            peer_time = rows[0][1] if peer else None
+            for name, seconds, m in rows:
+                ratio = f"{peer_time / seconds:21.1f}" if peer_time else f"{'-':>21}"
+                print(
+                    f"{variant:7} {dose:7.0e} {name:14} {seconds:8.4f} {m['nrmse']:7.4f} "
+                    f"{m['nrmse_ramp_removed']:7.4f} {m['phase_ssim']:7.3f} "
+                    f"{m['phase_psnr']:7.2f} {ratio}",
+                    flush=True,
+                )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,62 @@
+"""Stitch object patches into one object: weighted average over overlaps, sub-pixel placement.
+
+Axis legend: B patches, N patch side, H x W object.
+
+    O(x) = sum_b w(x - t_b) z_b(x - t_b) / sum_b w(x - t_b),    coverage(x) = sum_b w(x - t_b)
+
+computed with `physics.scatter_patches`, the exact adjoint of patch extraction, so sub-pixel
+positions are placed by the same Fourier shift the forward model uses.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ptycho_nl import physics
+from ptycho_nl.recon.phase_sync import phase_offsets
+
+COVERAGE_FLOOR = 1e-3  # relative coverage below which a pixel counts as not scanned
+
+
+def stitch_patches(
+    patches: torch.Tensor,
+    positions: torch.Tensor,
+    shape: tuple[int, int],
+    *,
+    weights: torch.Tensor | None = None,
+    phase_sync: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Patches -> object.
+
+    patches   : (B, N, N) complex        positions : (B, 2) float (row, col) patch centres
+    shape     : (H, W) of the object      weights   : (N, N) real >= 0, e.g. |P|^2 (default: ones)
+    phase_sync: first remove each patch's arbitrary constant phase (see `phase_sync.py`)
+    Returns (object (H, W) complex64, zero where unscanned; coverage (H, W) float32).
+    Raises ValueError when a position puts its patch outside the object.
+    """
+    if patches.ndim != 3 or patches.shape[-1] != patches.shape[-2]:
+        raise ValueError(f"patches must be (B, N, N), got {tuple(patches.shape)}")
+    if positions.shape != (patches.shape[0], 2):
+        raise ValueError(
+            f"positions must be ({patches.shape[0]}, 2) to match the patches, "
+            f"got {tuple(positions.shape)}"
+        )
+    n = patches.shape[-1]
+    patches = patches.to(torch.complex64)
+    positions = positions.to(torch.float64)
+    if weights is None:
+        weights = torch.ones(n, n, device=patches.device)
+    weights = weights.to(device=patches.device, dtype=torch.float32)
+    if weights.shape != (n, n):
+        raise ValueError(f"weights must be ({n}, {n}), got {tuple(weights.shape)}")
+    physics.check_positions_inside(positions, n, tuple(shape))
+    if phase_sync:
+        patches = (
+            patches * phase_offsets(patches, positions, weights).to(patches.device)[:, None, None]
+        )
+    numerator = physics.scatter_patches(patches * weights, positions, tuple(shape))
+    w = weights.to(torch.complex64).expand(patches.shape[0], n, n)
+    coverage = physics.scatter_patches(w, positions, tuple(shape)).real
+    covered = coverage > COVERAGE_FLOOR * coverage.max()
+    obj = torch.where(covered, numerator / torch.where(covered, coverage, 1.0), 0)
+    return obj.to(torch.complex64), coverage.clamp(min=0).to(torch.float32)
