@@ -45,7 +45,7 @@ def test_tiny_study_runs_resumes_and_reports_from_manifests(tmp_path):
     # Each results row in the report equals the manifest's numbers and names its source job.
     rows = _report_rows(report)
     assert len(rows) == 2
-    for view, dose, method, ssim_phase, _, nrmse, *_, source in rows:
+    for _view, _dose, method, ssim_phase, _, nrmse, *_, source in rows:
         m = methods[method]
         assert float(ssim_phase) == pytest.approx(m["ssim_phase"], abs=5e-4)
         assert float(nrmse) == pytest.approx(m["nrmse"], abs=5e-4)
