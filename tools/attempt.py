@@ -9,6 +9,7 @@ afterwards, so two agents in one repository never lose each other's entries.
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import sys
@@ -160,21 +161,20 @@ def _reserve_log(root: Path, record: AttemptRecord, kind: str, name: str | None)
     """Create `<hub>/<kind>/<name>.log` exclusively (under the lock) so names never collide."""
     folder = ensure_in_plans(root, hub_dir(root, record) / kind)
     folder.mkdir(parents=True, exist_ok=True)
-    if name is not None:
-        path = folder / f"{_check_name(name)}.log"
-        try:
-            path.touch(exist_ok=False)
-        except FileExistsError:
-            raise ToolError(f"{path.relative_to(root)} exists: choose another --name") from None
-        return path
-    index = 1
-    while True:
-        path = folder / f"{kind}-{index}.log"
+    # A taken name (a re-run after a fix, say) gets a numbered suffix: earlier evidence is
+    # never overwritten, and the agent does not have to invent a new name.
+    stem = _check_name(name) if name is not None else kind
+    first = [stem] if name is not None else []
+    for candidate in itertools.chain(
+        first, (f"{stem}-{i}" for i in itertools.count(1 + len(first)))
+    ):
+        path = folder / f"{candidate}.log"
         try:
             path.touch(exist_ok=False)
             return path
         except FileExistsError:
-            index += 1
+            continue
+    raise AssertionError("unreachable: itertools.count never ends")
 
 
 def run_verdict(

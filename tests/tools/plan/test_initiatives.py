@@ -106,7 +106,7 @@ def test_missing_phase_table_is_an_input_error(repo: Path, cli):
 
 
 def test_status_table_lists_items(repo: Path, cli):
-    from conftest import HAND_KEPT
+    from ledger_samples import HAND_KEPT
 
     (repo / "fix_plan.md").write_text(HAND_KEPT)
     result = cli("status")

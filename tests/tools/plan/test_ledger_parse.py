@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import HAND_KEPT
+from ledger_samples import HAND_KEPT
 
 from tools.ledger import (
     AttemptEntry,

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import HAND_KEPT
+from ledger_samples import HAND_KEPT
 
 from tools.ledger import AttemptEntry, Ledger, append_attempt_entry
 
