@@ -209,6 +209,9 @@ def parse_collect_output(log_path: Path) -> list[str]:
     with open(log_path, "rb") as fh:
         for raw in fh:
             line = raw.decode("utf-8", "replace").strip()
-            if "::" in line and " " not in line:
+            # Parametrize ids may hold spaces ("[In Progress-x]"); the path and names may not,
+            # which also keeps out "ERROR path::name - reason" and warning lines.
+            head = line.split("[", 1)[0]
+            if "::" in head and " " not in head:
                 node_ids.append(line)
     return node_ids

@@ -1,0 +1,127 @@
+"""Do the networks learn held-out object patches on a CPU budget?
+
+Trains `pinn` and `supervised` on the training region of a study-style dataset, then compares,
+on the held-out test region and measured in the same run:
+- per-patch error (best complex scalar removed per patch, weighted by |P|^2) against a flat patch;
+- stitched phase/amplitude SSIM and NRMSE against a constant object (the study's floor);
+- the Poisson deviance of the training fit against the true object's and a flat object's.
+Ratios below 1 (error) or above 1 (SSIM) mean the network learned something a constant lacks.
+
+    python benchmarks/bench_network_learning.py --object-size 320 --epochs 30 --dose 1e5
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # finding PERF-001
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from ptycho_nl import physics  # noqa: E402
+from ptycho_nl.data.npz import load_npz  # noqa: E402
+from ptycho_nl.evaluate.align import DEFAULT_MAX_SHIFT, align_to_truth  # noqa: E402
+from ptycho_nl.evaluate.metrics import compute_metrics  # noqa: E402
+from ptycho_nl.models.pinn import poisson_deviance, predicted_rate  # noqa: E402
+from ptycho_nl.recon.network import reconstruct_from_bundle  # noqa: E402
+from ptycho_nl.study.dose_overlap import generate, test_region_mask  # noqa: E402
+from ptycho_nl.study.jobs import JobContext  # noqa: E402
+from ptycho_nl.train.bundle import load_bundle  # noqa: E402
+from ptycho_nl.train.config import default_config  # noqa: E402
+from ptycho_nl.train.loop import train  # noqa: E402
+
+
+def patch_error(patches: torch.Tensor, truth: torch.Tensor, probe: torch.Tensor) -> float:
+    """Mean over patches of the |P|^2-weighted relative error after the best per-patch scalar."""
+    w = probe.abs().square()
+    w = w / w.max()
+    scalar = (w * patches.conj() * truth).sum((-2, -1)) / (w * patches.abs().square()).sum((-2, -1))
+    fitted = patches * scalar[:, None, None]
+    err = (w * (fitted - truth).abs().square()).sum((-2, -1)) / (w * truth.abs().square()).sum(
+        (-2, -1)
+    )
+    return float(err.sqrt().mean())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--object-size", type=int, default=256)
+    parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--dose", type=float, default=1e5)
+    parser.add_argument("--lr", type=float, default=2e-3)
+    args = parser.parse_args()
+    torch.set_num_threads(2)
+    work = Path(tempfile.mkdtemp(prefix="netlearn-"))
+    params = dict(
+        dose=args.dose,
+        view="dense",
+        overlap=0.7,
+        object_kind="procedural",
+        object_size=args.object_size,
+        patch_size=32,
+        seed=0,
+    )
+    generate(
+        JobContext(study_dir=work, job_id="C", params=params, inputs={}, out_dir=work, threads=2)
+    )
+    train_data, test = load_npz(work / "train.npz"), load_npz(work / "test.npz")
+    probe = torch.from_numpy(np.asarray(test.probe))
+    truth_patches = torch.from_numpy(np.asarray(test.patches))
+    truth = np.asarray(test.object)
+    mask = test_region_mask(test)
+    flat = compute_metrics(np.ones_like(truth), truth, mask=mask, register=False)
+    flat_patch = patch_error(torch.ones_like(truth_patches), truth_patches, probe)
+    counts = physics.amplitude_to_counts(
+        torch.from_numpy(np.asarray(train_data.diffraction)), train_data.intensity_scale
+    )
+    train_truth = torch.from_numpy(np.asarray(train_data.patches))
+    dev_truth = float(
+        poisson_deviance(predicted_rate(train_truth, probe, train_data.intensity_scale), counts)
+    )
+    dev_flat = float(
+        poisson_deviance(
+            predicted_rate(torch.full_like(train_truth, 0.75), probe, train_data.intensity_scale),
+            counts,
+        )
+    )
+    print(
+        f"data: {train_data.n_patterns} training and {test.n_patterns} test patterns of 32x32, dose {args.dose:g}"
+    )
+    print(f"training deviance of the true object {dev_truth:.3f}, of a flat object {dev_flat:.3f}")
+    print(
+        f"constant object on the test region: phase SSIM {flat['phase_ssim']:.3f}, "
+        f"amplitude SSIM {flat['amplitude_ssim']:.3f}, NRMSE {flat['nrmse']:.3f}; flat-patch error {flat_patch:.3f}"
+    )
+    for model in ("pinn", "supervised"):
+        cfg = default_config(
+            model,
+            epochs=args.epochs,
+            batch_size=16,
+            device="cpu",
+            optimizer={"name": "adam", "lr": args.lr, "weight_decay": 0.0},
+        )
+        start = time.perf_counter()
+        run = train(cfg, work / "train.npz", work / f"run-{model}", progress=False)
+        seconds = time.perf_counter() - start
+        bundle = load_bundle(run.bundle_path)
+        predicted = bundle.predict(torch.from_numpy(np.asarray(test.diffraction)))
+        err = patch_error(predicted, truth_patches, probe)
+        stitched = reconstruct_from_bundle(bundle, test, phase_sync=True).object.numpy()
+        aligned = align_to_truth(stitched, truth, mask, max_shift=DEFAULT_MAX_SHIFT).recon
+        m = compute_metrics(aligned, truth, mask=mask, register=False)
+        print(
+            f"{model:<10} {seconds:6.1f} s train, best val loss {run.best_val_loss:.3f}; "
+            f"patch error {err:.3f} (x{err / flat_patch:.2f} of flat); "
+            f"phase SSIM {m['phase_ssim']:.3f} (constant {flat['phase_ssim']:.3f}), "
+            f"amplitude SSIM {m['amplitude_ssim']:.3f} (constant {flat['amplitude_ssim']:.3f}), "
+            f"NRMSE {m['nrmse']:.3f} (x{m['nrmse'] / flat['nrmse']:.2f} of constant)"
+        )
+
+
+if __name__ == "__main__":
+    main()
