@@ -27,7 +27,9 @@ def _run(design, out: Path, jobs: int, force: bool, as_json: bool) -> None:
         sys.stdout.write(summary_table(result) + "\n")
         sys.stdout.write(f"report: {result.report_markdown}\n        {result.report_html}\n")
     if result.failed_jobs:
-        sys.stderr.write(f"{result.failed_jobs} job(s) failed; see the report's 'Failed jobs' section\n")
+        sys.stderr.write(
+            f"{result.failed_jobs} job(s) failed; see the report's 'Failed jobs' section\n"
+        )
         raise typer.Exit(EXIT_INVALID)
 
 
@@ -50,12 +52,22 @@ def _design(design_file: Path | None, preset: str | None):
 
 @study_app.command("run")
 def study_run(
-    out: Annotated[Path, typer.Option("--out", help="Study directory (created; re-use it to resume).")],
+    out: Annotated[
+        Path, typer.Option("--out", help="Study directory (created; re-use it to resume).")
+    ],
     design: Annotated[Path | None, typer.Option("--design", help="Study design JSON file.")] = None,
-    preset: Annotated[str | None, typer.Option("--preset", help="A named design: demo, small or paper.")] = None,
-    jobs: Annotated[int, typer.Option("--jobs", min=1, help="Jobs to run in parallel on this machine.")] = 1,
-    force: Annotated[bool, typer.Option("--force", help="Redo every job, even unchanged completed ones.")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the study summary as one JSON object.")] = False,
+    preset: Annotated[
+        str | None, typer.Option("--preset", help="A named design: demo, small or paper.")
+    ] = None,
+    jobs: Annotated[
+        int, typer.Option("--jobs", min=1, help="Jobs to run in parallel on this machine.")
+    ] = 1,
+    force: Annotated[
+        bool, typer.Option("--force", help="Redo every job, even unchanged completed ones.")
+    ] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the study summary as one JSON object.")
+    ] = False,
 ) -> None:
     """Run a dose/overlap study: phases C generate, D views, E train, F iterative, G compare.
 
@@ -67,10 +79,14 @@ def study_run(
 
 
 def demo(
-    out: Annotated[Path, typer.Option("--out", help="Where the demo study and its report go.")] = Path("demo_out"),
+    out: Annotated[
+        Path, typer.Option("--out", help="Where the demo study and its report go.")
+    ] = Path("demo_out"),
     jobs: Annotated[int, typer.Option("--jobs", min=1, help="Jobs to run in parallel.")] = 1,
     force: Annotated[bool, typer.Option("--force", help="Redo every job.")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the study summary as one JSON object.")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the study summary as one JSON object.")
+    ] = False,
 ) -> None:
     """The main job: simulate, train, reconstruct, compare and report, in a few minutes on CPU.
 
@@ -81,7 +97,9 @@ def demo(
 
 
 def report(
-    study_dir: Annotated[Path, typer.Argument(help="A study directory written by `study run` or `demo`.")],
+    study_dir: Annotated[
+        Path, typer.Argument(help="A study directory written by `study run` or `demo`.")
+    ],
 ) -> None:
     """Re-render `report.md` and `report.html` of a study from its manifests alone."""
     from ptycho_nl.study.report import ReportError, render_report

@@ -318,6 +318,7 @@ def _jinja_env():
         autoescape=False,
     )
     env.filters["fmt"] = _fmt
+    env.filters["dose"] = lambda d: f"{d:.0e}"  # 1e+03 rather than 1000.000
     return env
 
 

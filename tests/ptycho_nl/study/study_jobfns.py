@@ -17,7 +17,9 @@ def write_value(ctx: JobContext) -> JobOutput:
         text += "+" + ctx.inputs["source"].read_text()
     out = ctx.out_dir / "value.txt"
     out.write_text(text)
-    return JobOutput(outputs={"value": str(out.relative_to(ctx.study_dir))}, metrics={"length": len(text)})
+    return JobOutput(
+        outputs={"value": str(out.relative_to(ctx.study_dir))}, metrics={"length": len(text)}
+    )
 
 
 def explode(ctx: JobContext) -> JobOutput:

@@ -27,7 +27,11 @@ TINY = StudyDesign(
 
 def _report_rows(markdown: str) -> list[list[str]]:
     section = markdown.split("## Results on the held-out test region", 1)[1].split("## ", 1)[0]
-    rows = [line for line in section.splitlines() if line.startswith("| ") and not line.startswith("| view")]
+    rows = [
+        line
+        for line in section.splitlines()
+        if line.startswith("| ") and not line.startswith("| view")
+    ]
     return [[cell.strip().strip("`") for cell in row.strip("|").split("|")] for row in rows]
 
 
@@ -128,7 +132,9 @@ def test_demo_runs_end_to_end_and_its_report_matches_the_manifests(tmp_path):
         assert job.metrics["last_train_loss"] < job.metrics["first_train_loss"], job.job_id
     report = (out / "report.md").read_text()
     rows = _report_rows(report)
-    expected = len(design.doses) * len(design.views) * (len(design.models) + len(design.iterative) + 1)
+    expected = (
+        len(design.doses) * len(design.views) * (len(design.models) + len(design.iterative) + 1)
+    )
     assert len(rows) == expected
     for view, dose, method, ssim_phase, ssim_amp, nrmse, *_, source in rows:
         job = g.jobs[f"G-{_tag(float(dose))}-{view}"]

@@ -146,7 +146,11 @@ def test_cli_runs_record_exit_codes(repo, started, cli_json):
     assert code == 0 and out["data"]["log"] == "cli/fails-2.log"
     code, out = cli_json("attempt", "run", "cli", "--", "no-such-command-xyz")
     assert code == 2 and "command not found" in out["error"]
-    assert sorted(p.name for p in (started / "cli").iterdir()) == ["cli-1.log", "fails-2.log", "fails.log"]
+    assert sorted(p.name for p in (started / "cli").iterdir()) == [
+        "cli-1.log",
+        "fails-2.log",
+        "fails.log",
+    ]
 
 
 def test_collection_proofs(repo, started, cli_json):
