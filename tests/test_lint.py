@@ -25,3 +25,12 @@ def test_cli_help_does_not_import_torch():
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
     )
     assert out.stdout.strip() == "False"
+
+
+def test_ptycho_nl_help_does_not_import_torch():
+    # Commands import torch inside their functions, so `ptycho-nl --help` answers quickly.
+    code = "import sys, ptycho_nl.cli; print('torch' in sys.modules)"
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "False"

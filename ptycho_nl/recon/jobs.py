@@ -7,16 +7,7 @@ from pathlib import Path
 
 from ptycho_nl.io_utils import sha256_file
 from ptycho_nl.recon.result import ReconRecord, save_recon
-
-
-def _illumination(probe, positions, shape):
-    """Coverage of an iterative reconstruction: sum over positions of |P|^2, (H, W) float32."""
-    import torch
-
-    from ptycho_nl import physics
-
-    p2 = probe.abs().square().to(torch.complex64).expand(len(positions), *probe.shape)
-    return physics.scatter_patches(p2, positions, shape).real.clamp(min=0)
+from ptycho_nl.recon.stitch import illumination
 
 
 def reconstruct_iterative_to_dir(
@@ -31,7 +22,7 @@ def reconstruct_iterative_to_dir(
     data = load_npz(data_path)
     result = reconstruct_iterative(data, options=options, progress=progress)
     positions = torch.as_tensor(data.positions, dtype=torch.float64)
-    coverage = _illumination(result.probe, positions, tuple(result.object.shape))
+    coverage = illumination(result.probe, positions, tuple(result.object.shape))
     record = ReconRecord(
         method=options.method,
         iterations=options.iterations,

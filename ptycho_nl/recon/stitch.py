@@ -18,6 +18,17 @@ from ptycho_nl.recon.phase_sync import phase_offsets
 COVERAGE_FLOOR = 1e-3  # relative coverage below which a pixel counts as not scanned
 
 
+def illumination(
+    probe: torch.Tensor, positions: torch.Tensor, shape: tuple[int, int]
+) -> torch.Tensor:
+    """Coverage of a scan: sum over positions of |P|^2 placed like the patches, (H, W) float32.
+
+    probe : (N, N) complex   positions : (B, 2) float (row, col) centres   shape : (H, W)
+    """
+    p2 = probe.abs().square().to(torch.complex64).expand(len(positions), *probe.shape)
+    return physics.scatter_patches(p2, positions, tuple(shape)).real.clamp(min=0).to(torch.float32)
+
+
 def stitch_patches(
     patches: torch.Tensor,
     positions: torch.Tensor,

@@ -210,12 +210,11 @@ def test_region_mask(data) -> np.ndarray:
     """Pixels whose probe illumination from the test scan reaches COVERAGE_THRESHOLD of the max."""
     import torch
 
-    from ptycho_nl import physics
+    from ptycho_nl.recon.stitch import illumination
 
     probe = torch.as_tensor(np.asarray(data.probe))
     positions = torch.as_tensor(data.positions, dtype=torch.float64)
-    weight = probe.abs().square().to(torch.complex64).expand(len(positions), *probe.shape)
-    coverage = physics.scatter_patches(weight, positions, tuple(np.asarray(data.object).shape)).real
+    coverage = illumination(probe, positions, tuple(np.asarray(data.object).shape))
     return (coverage >= COVERAGE_THRESHOLD * coverage.max()).numpy()
 
 
