@@ -18,7 +18,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from tools.fsutil import ID_PATTERN, atomic_write_text, repo_lock, validate_item_id
+from tools.fsutil import ID_PATTERN, atomic_write_text, iso_utc, repo_lock, validate_item_id
 from tools.output import ToolError
 
 LEDGER_NAME = "fix_plan.md"
@@ -502,6 +502,17 @@ class Ledger:
         self._insert(insert_at, [entry.render()])
         return insert_at
 
+    def stamp_last_updated(self, moment: str) -> int | None:
+        """Set the header's `**Last Updated:**` value (the lines before the first item) to
+        `moment`; returns the line index, or None when the ledger has no such header line."""
+        first_item = self.items[0].start if self.items else len(self.lines)
+        for index in range(first_item):
+            content = _content(self.lines[index])
+            if content.startswith("**Last Updated:**"):
+                self.lines[index] = f"**Last Updated:** {moment}{_ending(self.lines[index])}"
+                return index
+        return None
+
     def _insert(self, index: int, contents: list[str]) -> None:
         if self.open_fence is not None and index > self.open_fence:
             # Text inserted there would be invisible to the parser (inside a code block).
@@ -738,6 +749,7 @@ def append_attempt_entry(
 def _append(ledger_path: Path, item_id: str, entry: AttemptEntry) -> None:
     ledger = Ledger.load(ledger_path)
     ledger.append_attempt(item_id, entry)
+    ledger.stamp_last_updated(iso_utc())
     ledger.save()
 
 

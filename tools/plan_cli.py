@@ -38,13 +38,14 @@ def _ledger_path(root: Path) -> Path:
 
 def _edit_ledger(root: Path, edit: Callable[[Any], Any]) -> Any:
     """Load, edit and atomically save the ledger under the repo lock (no lost updates)."""
-    from tools.fsutil import repo_lock
+    from tools.fsutil import iso_utc, repo_lock
     from tools.ledger import Ledger
 
     with repo_lock(root):
         path = _ledger_path(root)
         ledger = Ledger.load(path) if path.exists() else Ledger("", path)
         result = edit(ledger)
+        ledger.stamp_last_updated(iso_utc())
         ledger.save()
     return result
 

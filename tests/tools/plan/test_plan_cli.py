@@ -48,7 +48,7 @@ def test_add_set_next_show_round_trip(repo: Path, cli):
     assert ledger.find("FOUND-001").status == "done"
 
 
-def test_set_on_hand_kept_ledger_changes_one_line(repo: Path, cli):
+def test_set_on_hand_kept_ledger_changes_the_status_and_the_stamp_only(repo: Path, cli):
     path = repo / "fix_plan.md"
     path.write_bytes(HAND_KEPT.replace("\n", "\r\n").encode())
     before = path.read_bytes().split(b"\r\n")
@@ -56,7 +56,11 @@ def test_set_on_hand_kept_ledger_changes_one_line(repo: Path, cli):
     assert result.exit_code == 0, result.output
     after = path.read_bytes().split(b"\r\n")
     diff = [i for i, (a, b) in enumerate(zip(before, after, strict=True)) if a != b]
-    assert len(diff) == 1 and after[diff[0]] == b"- Status: blocked"
+    # The header's Last Updated value (tool clock) and the one Status line; CRLF kept on both.
+    assert len(diff) == 2 and after[diff[1]] == b"- Status: blocked"
+    stamp = after[diff[0]].decode()
+    assert stamp.startswith("**Last Updated:** 20") and stamp.endswith("Z")
+    assert stamp != before[diff[0]].decode()
 
 
 def test_errors_are_one_line_with_exit_codes(repo: Path, cli):
