@@ -5,7 +5,10 @@ PtyLab's ePIE on the identical data in the same run (when `pip install ptylab==0
 R1-known: probe fixed to the truth. R1-blind: probe starts as a flat-phase disk of matched power
 and is refined. Timing: median over --repeats runs of --timing-iterations iterations, 2 threads.
 Quality: one run of --iterations iterations, scored as in BENCHMARKS.md (central 192x192,
-sub-pixel registration, best complex scalar; NRMSE also with the phase ramp removed).
+sub-pixel registration, best complex scalar; NRMSE also with the phase ramp removed). After each
+variant, one line gives the time of the bare FFT round trip over all patterns (the floor any of
+our iterations pays) as a share of each of our solvers' s/iter. Our solvers use IterativeOptions'
+defaults (batch 64) unless --batch-size is given.
 
     OMP_NUM_THREADS=2 python benchmarks/bench_iterative.py [--doses 1e3 1e4 1e6] [--iterations 100]
 """
@@ -26,6 +29,23 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 os.environ.setdefault("OMP_NUM_THREADS", "2")
 
 
+def fft_round_trip_seconds(data, batch_size: int, repeats: int = 5) -> float:
+    """Median time of one pass of fft2 + ifft2 (complex64) over every pattern in mini-batches:
+    the floor of any of our solvers' iterations, to say how much of the rest is FFT."""
+    import time
+
+    import torch
+
+    psi = torch.randn(len(data.positions), *data.probe.shape, dtype=torch.complex64)
+    runs = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for chunk in psi.split(batch_size):
+            torch.fft.ifft2(torch.fft.fft2(chunk, norm="ortho"), norm="ortho")
+        runs.append(time.perf_counter() - start)
+    return statistics.median(runs)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--doses", type=float, nargs="+", default=[1e3, 1e4, 1e6])
@@ -34,7 +54,12 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--variants", nargs="+", default=["known", "blind"])
     parser.add_argument("--methods", nargs="+", default=["epie", "rpie", "lsqml"])
-    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=None,
+        help="positions per mini-batch (default: IterativeOptions' default, 64)",
+    )
     args = parser.parse_args()
 
     import torch
@@ -70,9 +95,8 @@ def main() -> None:
                     d, p, iterations=k, blind=b, workdir=workdir
                 )
             for method in args.methods:
-                options = IterativeOptions(
-                    method=method, batch_size=args.batch_size, update_probe=blind
-                )
+                batch = {} if args.batch_size is None else {"batch_size": args.batch_size}
+                options = IterativeOptions(method=method, update_probe=blind, **batch)
                 solvers[f"ours {method}"] = lambda k, d=data, o=options, p=start_probe: ours(
                     d, o, k, p
                 )
@@ -94,6 +118,12 @@ def main() -> None:
                     f"{m['phase_psnr']:7.2f} {ratio}",
                     flush=True,
                 )
+            fft = fft_round_trip_seconds(data, args.batch_size or IterativeOptions().batch_size)
+            print(
+                f"{'':7} {'':7} FFT round trip alone: {fft:.4f} s/iter "
+                + ", ".join(f"= {100 * fft / t:.0f}% of {n}" for n, t, _ in rows[1:] if t),
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

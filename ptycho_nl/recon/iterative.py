@@ -2,8 +2,9 @@
 
 Axis legend: n positions in the scan, B positions in a mini-batch, N probe side, H x W object.
 
-The solvers are one-step functions (`pie.pie_step`, `lsqml.lsqml_step`) that return increments;
-this module owns the loop: mini-batch order, probe-update schedule, error log, timing.
+The solvers are one-step functions: `pie.pie_step` updates object and probe in place (ePIE
+scatters straight into the object), `lsqml.lsqml_step` returns increments; this module owns the
+loop: mini-batch order, probe-update schedule, error log, timing.
 """
 
 from __future__ import annotations
@@ -157,13 +158,16 @@ def reconstruct_iterative(
             err = torch.zeros((), dtype=torch.float64, device=device)
             for idx in _batches(len(positions), options, compact, gen):
                 idx = idx.to(device)
-                amp = amplitude[idx]
+                amp = amplitude.index_select(0, idx)
                 if options.method == "lsqml":
                     d_obj, residual, d_probe = lsqml_step(
                         obj, probe, geom, idx, amp, beta=options.beta, update_probe=probe_on
                     )
+                    obj += d_obj
+                    if d_probe is not None:
+                        probe += d_probe
                 else:
-                    d_obj, residual, d_probe = pie_step(
+                    residual = pie_step(
                         obj,
                         probe,
                         geom,
@@ -173,9 +177,6 @@ def reconstruct_iterative(
                         beta=options.beta,
                         probe_beta=options.probe_beta if probe_on else 0.0,
                     )
-                obj += d_obj
-                if d_probe is not None:
-                    probe += d_probe
                 err += residual.sum()
             errors.append(float(err) / max(total_energy, 1e-30))
             if callback is not None:

@@ -73,19 +73,19 @@ def lsqml_step(
     chi = unshifted_back_propagate(t * farfield) * alpha_f[:, None, None].to(farfield.dtype)
 
     # Update directions with the preconditioners of Eq. (25).
-    illum = illumination(geom, probes, idx)
+    illum = illumination(geom, probes, idx, geom.probe_intensity(probe, idx, probes))
     obj_precond = 1 / (illum + (DELTA * float(illum.max()) + EPS))
     d_obj_dir = geom.object_adjoint(probes.conj() * chi, idx) * obj_precond
     obj_term = probes * geom.object_patches(d_obj_dir, idx)  # P dO_b, (B, N, N)
 
     if update_probe:
-        o2 = patches.abs().square().sum(0)
+        o2 = physics.intensity(patches).sum(0)
         grad_p = geom.probe_adjoint(patches.conj() * chi, idx)
         d_probe_dir = grad_p / (o2 + DELTA * o2.max() + EPS)
         probe_term = geom.shift_like_probe(d_probe_dir, idx) * patches  # dP O_b
         # Per-position 2x2 normal equations of Eq. (22).
-        a11 = obj_term.abs().square().sum(dim=(-2, -1))
-        a22 = probe_term.abs().square().sum(dim=(-2, -1))
+        a11 = physics.intensity(obj_term).sum(dim=(-2, -1))
+        a22 = physics.intensity(probe_term).sum(dim=(-2, -1))
         a12 = (obj_term.conj() * probe_term).sum(dim=(-2, -1)).real
         b1 = (obj_term.conj() * chi).sum(dim=(-2, -1)).real
         b2 = (probe_term.conj() * chi).sum(dim=(-2, -1)).real
@@ -95,7 +95,7 @@ def lsqml_step(
         step_p = torch.where(ok, (a11 * b2 - a12 * b1) / (det + EPS), torch.zeros_like(b2))
     else:
         step_o = (obj_term.conj() * chi).sum(dim=(-2, -1)).real
-        step_o = step_o / (obj_term.abs().square().sum(dim=(-2, -1)) + EPS)  # Eq. (23)
+        step_o = step_o / (physics.intensity(obj_term).sum(dim=(-2, -1)) + EPS)  # Eq. (23)
         step_p = None
     step_o = step_o.clamp(0, 1)
     # Eq. (24): each position contributes its own step-weighted update, averaged by illumination.

@@ -1,0 +1,101 @@
+"""The optimised (r)PIE step equals a direct computation with `ptycho_nl.physics`."""
+
+import pytest
+import torch
+from recon_scans import make_scan
+
+from ptycho_nl import physics
+from ptycho_nl.recon.geometry import ScanGeometry
+from ptycho_nl.recon.pie import exit_wave_update, pie_step
+
+N, SHAPE = 32, (72, 72)
+
+
+def _random(shape, seed, dtype=torch.complex64):
+    return torch.randn(shape, dtype=dtype, generator=torch.Generator().manual_seed(seed))
+
+
+def test_exit_wave_update_is_the_fourier_modulus_projection():
+    psi = _random((5, N, N), 0)
+    amplitude = _random((5, N, N), 1, torch.float32).abs()
+    before = psi.clone()
+    dpsi, residual = exit_wave_update(psi, torch.fft.ifftshift(amplitude, dim=(-2, -1)))
+    # Direct: project in the centred far field of physics.far_field, keep the phase.
+    far = physics.far_field(psi)
+    projected = physics.back_propagate(amplitude * torch.exp(1j * far.angle()))
+    torch.testing.assert_close(dpsi, projected - psi, rtol=1e-4, atol=1e-5)
+    direct = (far.abs() - amplitude).square().sum(dim=(-2, -1))
+    torch.testing.assert_close(residual, direct, rtol=1e-4, atol=1e-4)
+    assert torch.equal(psi, before)
+
+
+def _direct_step(obj, probe, positions, amplitude, alpha, beta, probe_beta):
+    """(r)PIE written out with physics.extract/scatter_patches (integer positions)."""
+    patches = physics.extract_patches(obj, positions, N)
+    psi = probe * patches
+    far = physics.far_field(psi)
+    dpsi = physics.back_propagate(amplitude * torch.exp(1j * far.angle())) - psi
+    num = physics.scatter_patches(probe.conj() * dpsi, positions, SHAPE)
+    illum = physics.scatter_patches(
+        (probe.abs() ** 2).to(torch.complex64).expand(len(positions), N, N), positions, SHAPE
+    ).real
+    new_obj = obj + beta * num / ((1 - alpha) * illum + alpha * illum.max())
+    o2 = (patches.abs() ** 2).sum(0)
+    grad = (patches.conj() * dpsi).sum(0)
+    new_probe = probe + probe_beta * grad / ((1 - alpha) * o2 + alpha * o2.max())
+    return new_obj, new_probe, (far.abs() - amplitude).square().sum(dim=(-2, -1))
+
+
+@pytest.mark.parametrize("alpha", [1.0, 0.3])
+@pytest.mark.parametrize("probe_beta", [0.0, 0.7])
+def test_pie_step_equals_direct_update(alpha, probe_beta):
+    data = make_scan()
+    positions = torch.from_numpy(data.positions).round()  # integer: both subpixel modes agree
+    idx = torch.tensor([0, 3, 4, 9, 10])
+    obj = torch.from_numpy(data.object) * (1 + 0.1 * _random(SHAPE, 2))
+    probe = torch.from_numpy(data.probe).clone()
+    amplitude = torch.from_numpy(data.diffraction[idx.numpy()])
+    want_obj, want_probe, want_res = _direct_step(
+        obj, probe, positions[idx], amplitude, alpha, 0.8, probe_beta
+    )
+    geom = ScanGeometry(positions, N, SHAPE)
+    got_obj = obj.clone()
+    residual = pie_step(
+        got_obj,
+        probe,
+        geom,
+        idx,
+        torch.fft.ifftshift(amplitude, dim=(-2, -1)),
+        alpha=alpha,
+        beta=0.8,
+        probe_beta=probe_beta,
+    )
+    torch.testing.assert_close(got_obj, want_obj, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(probe, want_probe, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(residual, want_res, rtol=1e-4, atol=1e-4)
+
+
+def test_cached_probe_intensity_tracks_in_place_probe_updates():
+    data = make_scan()
+    positions = torch.from_numpy(data.positions)  # sub-pixel: shifted, cached probes
+    geom = ScanGeometry(positions, N, SHAPE)
+    probe = torch.from_numpy(data.probe).clone()
+    idx = torch.arange(0, len(positions), 2)
+    for _ in range(3):  # the second call builds the cache, the third reads it
+        probes = geom.probes(probe, idx)
+        got = geom.probe_intensity(probe, idx, probes)
+        torch.testing.assert_close(got, geom.shift_like_probe(probe, idx).abs().square())
+    probe.mul_(2)  # in place: the cache must not be reused
+    probes = geom.probes(probe, idx)
+    got = geom.probe_intensity(probe, idx, probes)
+    torch.testing.assert_close(got, geom.shift_like_probe(probe, idx).abs().square())
+
+
+def test_scaled_scatter_equals_scaled_adjoint():
+    data = make_scan()
+    geom = ScanGeometry(torch.from_numpy(data.positions), N, SHAPE)
+    idx = torch.arange(6)
+    values = _random((6, N, N), 3)
+    base = _random(SHAPE, 4)
+    got = geom.object_adjoint(values, idx, out=base.clone(), alpha=0.25)
+    torch.testing.assert_close(got, base + 0.25 * geom.object_adjoint(values, idx))
