@@ -8,6 +8,7 @@ on the held-out test region and measured in the same run:
 Ratios below 1 (error) or above 1 (SSIM) mean the network learned something a constant lacks.
 
     python benchmarks/bench_network_learning.py --object-size 320 --epochs 30 --dose 1e5
+    python benchmarks/bench_network_learning.py --models pinn --gridsize 2 --pinn-epochs 30
 """
 
 from __future__ import annotations
@@ -54,6 +55,12 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--dose", type=float, default=1e5)
     parser.add_argument("--lr", type=float, default=2e-3)
+    parser.add_argument("--batch-size", type=int, default=16, help="groups per step")
+    parser.add_argument("--models", default="pinn,supervised", help="comma-separated models")
+    parser.add_argument("--gridsize", type=int, default=1, help="PINN neighbour groups g x g")
+    parser.add_argument("--overlap-weight", type=float, default=None, help="PINN overlap term")
+    parser.add_argument("--loss", default=None, help="PINN data term: poisson or amplitude_mae")
+    parser.add_argument("--pinn-epochs", type=int, default=None, help="PINN epochs (else --epochs)")
     args = parser.parse_args()
     torch.set_num_threads(2)
     work = Path(tempfile.mkdtemp(prefix="netlearn-"))
@@ -97,13 +104,23 @@ def main() -> None:
         f"constant object on the test region: phase SSIM {flat['phase_ssim']:.3f}, "
         f"amplitude SSIM {flat['amplitude_ssim']:.3f}, NRMSE {flat['nrmse']:.3f}; flat-patch error {flat_patch:.3f}"
     )
-    for model in ("pinn", "supervised"):
+    for model in args.models.split(","):
+        overrides: dict = {}
+        if model == "pinn":
+            loss = default_config(model).loss.model_dump()
+            if args.overlap_weight is not None:
+                loss["overlap_weight"] = args.overlap_weight
+            if args.loss is not None:
+                loss["kind"] = args.loss
+            overrides = {"loss": loss, "data": {"gridsize": args.gridsize}}
+        epochs = args.pinn_epochs if model == "pinn" and args.pinn_epochs else args.epochs
         cfg = default_config(
             model,
-            epochs=args.epochs,
-            batch_size=16,
+            epochs=epochs,
+            batch_size=args.batch_size,
             device="cpu",
             optimizer={"name": "adam", "lr": args.lr, "weight_decay": 0.0},
+            **overrides,
         )
         start = time.perf_counter()
         run = train(cfg, work / "train.npz", work / f"run-{model}", progress=False)

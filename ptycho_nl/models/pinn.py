@@ -6,6 +6,9 @@ Loss (DESIGN.md §3):  rate = s^2 |far_field(P * O_hat)|^2,  counts k = (s A)^2,
     data term = PoissonNLL(rate, k) - PoissonNLL(k, k)     (the deviance per pixel: >= 0 and
     O(1) at any dose, so a fall of the loss reads as a fall of the misfit)
     overlap term (C > 1) = sum w |O_c - canvas average|^2 / sum w, w = |P|^2 / max |P|^2
+For C > 1 the rate is computed from the group's merged object (each patch re-extracted from the
+w-weighted canvas average), as in PtychoPINN: one 32x32 pattern cannot pin its own patch (a
+direct pixel fit reaches deviance 0 with a flat patch's error), a merged group of 4 can.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ import torch
 from ptycho_nl import physics
 from ptycho_nl.models.backbone import LossContext, PatchNet
 from ptycho_nl.models.registry import register
+
+MERGE_FLOOR = 1e-3  # weight of a patch far outside its own probe when merging neighbours
 
 
 def predicted_rate(patches: torch.Tensor, probe: torch.Tensor, scale: float) -> torch.Tensor:
@@ -27,6 +32,43 @@ def poisson_deviance(rate: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
     return physics.poisson_nll(rate, counts) - physics.poisson_nll(counts, counts)
 
 
+def _canvas_index(positions: torch.Tensor, n: int) -> tuple[torch.Tensor, int]:
+    """Flat index (B C N N,) of every patch pixel on per-group local canvases, and the canvas
+    count B * span^2. Patches sit at their relative integer offsets (the sub-pixel remainder is
+    ignored: neighbours are several pixels apart)."""
+    b = positions.shape[0]
+    relative = positions - positions.min(dim=1, keepdim=True).values
+    offsets = torch.round(relative).to(torch.long)  # (B, C, 2)
+    span = int(offsets.max()) + n
+    pixels = torch.arange(n, device=positions.device)
+    rows = offsets[..., 0, None, None] + pixels[:, None]  # (B, C, N, 1)
+    cols = offsets[..., 1, None, None] + pixels[None, :]  # (B, C, 1, N)
+    group = torch.arange(b, device=positions.device)[:, None, None, None]
+    return ((group * span + rows) * span + cols).reshape(-1), b * span * span
+
+
+def canvas_average(
+    patches: torch.Tensor, positions: torch.Tensor, weight: torch.Tensor
+) -> torch.Tensor:
+    """Each pixel replaced by the `weight`-weighted mean of all the group's patches covering it.
+
+    patches   : (B, C, N, N) complex   predictions of the C neighbours of each group
+    positions : (B, C, 2) float         (row, col) centres in object pixels
+    weight    : (N, N) real > 0         per-pixel trust, e.g. |P|^2 / max |P|^2 (+ a floor)
+    Returns (B, C, N, N) complex: the patches re-extracted from the merged group canvas.
+    """
+    b, c, n, _ = patches.shape
+    flat, size = _canvas_index(positions.to(patches.device), n)
+    w = weight.to(patches.real.dtype).to(patches.device).expand(b, c, n, n).reshape(-1)
+    values = patches.reshape(-1)
+    zeros = torch.zeros(size, dtype=w.dtype, device=w.device)
+    num_re = zeros.index_add(0, flat, w * values.real)
+    num_im = zeros.index_add(0, flat, w * values.imag)
+    den = zeros.index_add(0, flat, w).clamp_min(torch.finfo(w.dtype).tiny)
+    merged = torch.complex(num_re / den, num_im / den)[flat]
+    return merged.reshape(b, c, n, n)
+
+
 def overlap_inconsistency(
     patches: torch.Tensor, positions: torch.Tensor, weight: torch.Tensor
 ) -> torch.Tensor:
@@ -35,28 +77,13 @@ def overlap_inconsistency(
     patches   : (B, C, N, N) complex   predictions of the C neighbours of each group
     positions : (B, C, 2) float         (row, col) centres in object pixels
     weight    : (N, N) real >= 0        per-pixel trust, e.g. |P|^2 / max |P|^2
-    Each group's patches are placed on a shared local canvas at their relative integer offsets
-    (the sub-pixel remainder is ignored: neighbours are several pixels apart); the result is the
-    weighted mean of |O_c - canvas average|^2 over all pixels, zero where only one patch lies.
+    The result is the weighted mean of |O_c - canvas average|^2 over all pixels, zero where
+    only one patch lies.
     """
     b, c, n, _ = patches.shape
-    relative = positions - positions.min(dim=1, keepdim=True).values
-    offsets = torch.round(relative).to(torch.long).to(patches.device)  # (B, C, 2)
-    span = int(offsets.max()) + n
-    pixels = torch.arange(n, device=patches.device)
-    rows = offsets[..., 0, None, None] + pixels[:, None]  # (B, C, N, 1)
-    cols = offsets[..., 1, None, None] + pixels[None, :]  # (B, C, 1, N)
-    group = torch.arange(b, device=patches.device)[:, None, None, None]
-    flat = ((group * span + rows) * span + cols).reshape(-1)  # (B C N N,)
-    w = weight.to(patches.real.dtype).expand(b, c, n, n).reshape(-1)
-    values = patches.reshape(-1)
-    size = b * span * span
-    num_re = torch.zeros(size, dtype=w.dtype, device=w.device).index_add(0, flat, w * values.real)
-    num_im = torch.zeros(size, dtype=w.dtype, device=w.device).index_add(0, flat, w * values.imag)
-    den = torch.zeros(size, dtype=w.dtype, device=w.device).index_add(0, flat, w)
-    den = den.clamp_min(torch.finfo(w.dtype).tiny)
-    mean_re, mean_im = (num_re / den)[flat], (num_im / den)[flat]
-    residual = (values.real - mean_re).square() + (values.imag - mean_im).square()
+    mean = canvas_average(patches, positions, weight)
+    w = weight.to(patches.real.dtype).to(patches.device).expand(b, c, n, n)
+    residual = (patches - mean).abs().square()
     return (w * residual).sum() / w.sum().clamp_min(torch.finfo(w.dtype).tiny)
 
 
@@ -71,6 +98,13 @@ class PINN(PatchNet):
         amplitude = batch["diffraction"]
         predicted = self.predict_groups(amplitude)  # (B, C, N, N) complex64
         probe = context.probe.to(predicted.device)
+        weight = probe.abs().square()
+        weight = weight / weight.max()
+        raw = predicted
+        if amplitude.shape[1] > 1:
+            # A single pattern under-determines its patch (2 N^2 unknowns, N^2 counts): like
+            # PtychoPINN, diffract the group's merged object so that neighbours share pixels.
+            predicted = canvas_average(predicted, batch["positions"], weight + MERGE_FLOOR)
         if context.loss == "amplitude_mae":
             farfield = physics.far_field(physics.exit_wave(probe, predicted))
             data_term = physics.amplitude_mae(farfield.abs(), amplitude)
@@ -82,9 +116,7 @@ class PINN(PatchNet):
         parts = {"data": data_term.detach()}
         loss = data_term
         if context.overlap_weight > 0 and amplitude.shape[1] > 1:
-            weight = probe.abs().square()
-            weight = weight / weight.max()
-            overlap = overlap_inconsistency(predicted, batch["positions"], weight)
+            overlap = overlap_inconsistency(raw, batch["positions"], weight)
             parts["overlap"] = overlap.detach()
             loss = loss + context.overlap_weight * overlap
         return loss, parts

@@ -33,7 +33,9 @@ class LossConfig(StrictModel):
     """Loss of the physics-informed model (the supervised model always uses L1)."""
 
     kind: Literal["poisson", "amplitude_mae"] = "poisson"
-    overlap_weight: float = Field(1.0, ge=0, description="gridsize > 1 overlap term weight")
+    # The term is a per-pixel mean of |O_c - mean|^2 (~1e-3 when neighbours roughly agree):
+    # 1000 was best of 10/100/1000/10000 at gridsize 2 (bench_network_learning.py, 30 epochs).
+    overlap_weight: float = Field(1000.0, ge=0, description="gridsize > 1 overlap term weight")
 
 
 class OptimizerConfig(StrictModel):
