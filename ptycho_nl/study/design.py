@@ -45,10 +45,16 @@ class StudyDesign(StrictModel):
     object_size: PositiveInt = Field(128, description="Object side in pixels (square).")
     patch_size: PositiveInt = Field(32, description="Diffraction pattern / probe side N.")
     simulation_seed: int = 0
-    epochs: PositiveInt = 4
+    epochs: PositiveInt = Field(4, description="Training epochs of the supervised network.")
     batch_size: PositiveInt = 16
     learning_rate: PositiveFloat = 2e-3
-    gridsize: Literal[1, 2] = 1
+    pinn_gridsize: Literal[1, 2] = Field(
+        2,
+        description="Neighbour groups of the PINN: 2 merges each 2x2 group on one canvas before "
+        "the Poisson loss; 1 leaves each pattern alone, which does not determine its patch "
+        "(finding NET-001). The supervised network always trains on single patterns.",
+    )
+    pinn_epochs: PositiveInt = Field(60, description="Training epochs of the PINN.")
     iterations: PositiveInt = Field(50, description="Iterations of each iterative solver.")
     tiles_per_side: PositiveInt = Field(
         4, description="Test region split into k x k tiles for paired statistics."
@@ -96,6 +102,7 @@ PRESETS: dict[str, StudyDesign] = {
         object_size=256,
         patch_size=32,
         epochs=20,
+        pinn_epochs=60,
         batch_size=16,
         iterations=40,
         tiles_per_side=4,
@@ -110,6 +117,7 @@ PRESETS: dict[str, StudyDesign] = {
         object_size=256,
         patch_size=32,
         epochs=20,
+        pinn_epochs=60,
         iterations=100,
     ),
     # GPU-sized: the full grid at N = 64 with three seeds.
@@ -123,8 +131,8 @@ PRESETS: dict[str, StudyDesign] = {
         object_size=512,
         patch_size=64,
         epochs=50,
+        pinn_epochs=150,
         batch_size=32,
-        gridsize=2,
         iterations=200,
         tiles_per_side=6,
     ),

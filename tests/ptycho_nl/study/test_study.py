@@ -149,6 +149,16 @@ def test_demo_runs_end_to_end_and_its_report_matches_the_manifests(tmp_path):
     for c in comparisons:
         if "better" in c["verdict"]:
             assert c["ci_low"] > 0 or c["ci_high"] < 0
+    # The quality bar: at the highest dose on the dense view the PINN clearly beats a
+    # featureless object, and the paired comparison says so (deterministic, seeded run).
+    top = g.jobs[f"G-{_tag(max(design.doses))}-dense"].metrics["methods"]
+    assert top["pinn"]["ssim_phase"] > top["constant"]["ssim_phase"] + 0.05
+    assert top["pinn"]["nrmse"] < top["constant"]["nrmse"]
+    verdicts = {
+        (c["view"], c["dose"], c["metric"], c["method_a"], c["method_b"]): c["verdict"]
+        for c in comparisons
+    }
+    assert verdicts[("dense", max(design.doses), "nrmse", "constant", "pinn")] == "pinn better"
     # The iterative baseline converges: its Fourier error falls at every dose and view.
     for job in load_manifest(out, "F").jobs.values():
         assert job.metrics["final_fourier_error"] < job.metrics["first_fourier_error"]
