@@ -10,12 +10,16 @@ import numpy as np
 from ptycho_nl.io_utils import atomic_write
 
 
-def _save(fig, path: Path) -> Path:
+def save_png(fig, path: Path, *, dpi: int = 100) -> Path:
+    """Write `fig` as a PNG atomically (a crash never leaves half an image), then close it."""
+    import matplotlib.pyplot as plt
+
     def write(tmp: Path) -> None:
         with open(tmp, "wb") as fh:
-            fig.savefig(fh, format="png", dpi=100, bbox_inches="tight")
+            fig.savefig(fh, format="png", dpi=dpi, bbox_inches="tight")
 
     atomic_write(path, write)
+    plt.close(fig)
     return path
 
 
@@ -43,8 +47,7 @@ def save_figures(
             ax.set_title(f"{name}: {title}")
             ax.axis("off")
             fig.colorbar(im, ax=ax, fraction=0.046)
-        paths.append(_save(fig, out / f"{name}.png"))
-        plt.close(fig)
+        paths.append(save_png(fig, out / f"{name}.png"))
     fig, axes = plt.subplots(1, 2, figsize=(8, 4))
     diffs = (np.abs(recon) - np.abs(truth), np.angle(recon * np.conj(truth)))
     for ax, img, title in zip(
@@ -54,8 +57,7 @@ def save_figures(
         ax.set_title(title)
         ax.axis("off")
         fig.colorbar(im, ax=ax, fraction=0.046)
-    paths.append(_save(fig, out / "difference.png"))
-    plt.close(fig)
+    paths.append(save_png(fig, out / "difference.png"))
     curve = metrics["frc"]
     fig, ax = plt.subplots(figsize=(5, 4))
     ax.plot(curve["freqs"], curve["curve"], label="FRC")
@@ -65,6 +67,5 @@ def save_figures(
     ax.set_title(f"FRC: resolution {curve['resolution_px']:.2f} px")
     ax.set_ylim(-0.1, 1.05)
     ax.legend()
-    paths.append(_save(fig, out / "frc.png"))
-    plt.close(fig)
+    paths.append(save_png(fig, out / "frc.png"))
     return paths

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from ptycho_nl.evaluate.figures import save_png
 from ptycho_nl.io_utils import atomic_write_text
 from ptycho_nl.study.jobs import PhaseManifest, load_manifest
 
@@ -107,9 +108,7 @@ def _figure_quality_vs_dose(rows: list[dict], out: Path) -> Path | None:
             ax.grid(alpha=0.3)
         axes[0][col].legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
+    return save_png(fig, out, dpi=110)
 
 
 def _figure_reconstructions(study_dir: Path, g: PhaseManifest, out: Path) -> Path | None:
@@ -144,9 +143,7 @@ def _figure_reconstructions(study_dir: Path, g: PhaseManifest, out: Path) -> Pat
                 ax.set_ylabel(f"{job.metrics['view']}\n{job.metrics['dose']:.0e}", fontsize=8)
     fig.suptitle("Aligned phase on the test region")
     fig.tight_layout()
-    fig.savefig(out, dpi=100)
-    plt.close(fig)
-    return out
+    return save_png(fig, out, dpi=100)
 
 
 def _figure_frc(g: PhaseManifest, out: Path) -> Path | None:
@@ -180,9 +177,7 @@ def _figure_frc(g: PhaseManifest, out: Path) -> Path | None:
     axes[0][0].set_ylabel("FRC")
     axes[0][-1].legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(out, dpi=100)
-    plt.close(fig)
-    return out
+    return save_png(fig, out, dpi=100)
 
 
 def _figure_learning_curves(study_dir: Path, e: PhaseManifest, out: Path) -> Path | None:
@@ -208,9 +203,7 @@ def _figure_learning_curves(study_dir: Path, e: PhaseManifest, out: Path) -> Pat
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(out, dpi=100)
-    plt.close(fig)
-    return out
+    return save_png(fig, out, dpi=100)
 
 
 def environment() -> dict[str, str]:
