@@ -177,6 +177,20 @@ def _reserve_log(root: Path, record: AttemptRecord, kind: str, name: str | None)
     raise AssertionError("unreachable: itertools.count never ends")
 
 
+def _captured_fields(captured, log_path: Path, hub: Path) -> dict:
+    """The facts every captured command records (run and collection records alike)."""
+    return {
+        "cwd": captured.cwd,
+        "started_at": captured.started_at,
+        "finished_at": captured.finished_at,
+        "duration_s": captured.duration_s,
+        "exit_code": captured.exit_code,
+        "log": log_path.relative_to(hub).as_posix(),
+        "log_sha256": captured.log_sha256,
+        "log_bytes": captured.log_bytes,
+    }
+
+
 def run_verdict(
     kind: str, exit_code: int, outcome: PytestOutcome | None, expected_exit: int = 0
 ) -> tuple[bool, str]:
@@ -269,15 +283,8 @@ def run(
             name=log_path.stem,
             argv=list(argv),
             shell=shell,
-            cwd=captured.cwd,
-            started_at=captured.started_at,
-            finished_at=captured.finished_at,
-            duration_s=captured.duration_s,
-            exit_code=captured.exit_code,
+            **_captured_fields(captured, log_path, hub),
             signal=captured.signal,
-            log=log_path.relative_to(hub).as_posix(),
-            log_sha256=captured.log_sha256,
-            log_bytes=captured.log_bytes,
             junit=junit_path.relative_to(hub).as_posix() if junit_ok else None,
             junit_sha256=sha256_file(junit_path) if junit_ok else None,
             git=git,
@@ -341,14 +348,7 @@ def collect(
             sequence=record.next_sequence(),
             name=log_path.stem,
             argv=argv_run,
-            cwd=captured.cwd,
-            started_at=captured.started_at,
-            finished_at=captured.finished_at,
-            duration_s=captured.duration_s,
-            exit_code=captured.exit_code,
-            log=log_path.relative_to(hub).as_posix(),
-            log_sha256=captured.log_sha256,
-            log_bytes=captured.log_bytes,
+            **_captured_fields(captured, log_path, hub),
             node_ids=node_ids,
             count=len(node_ids),
             valid=valid,
