@@ -11,12 +11,16 @@ c integer):
               do); the exit wave differs from the "object" one by a sub-pixel shift, which leaves
               the diffraction intensity unchanged up to interpolation error, and the object
               gather / scatter needs no FFT at all. Shifted probes are cached while P is fixed.
+    "round" : positions rounded to whole pixels (as PtyLab does): cheapest, up to 0.5 px of
+              model error.
 S_s is `physics.fourier_shift` (out(r) = in(r - s)), unitary with adjoint S_{-s}.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Literal
 
 import torch
@@ -24,6 +28,18 @@ import torch
 from ptycho_nl import physics
 
 FFT_DIMS = (-2, -1)
+
+
+@dataclass(eq=False)
+class _BatchMemo:
+    """What a mini-batch needs beyond its indices: kept while its index tensor is unchanged."""
+
+    idx: torch.Tensor
+    version: int
+    flat: torch.Tensor  # (B N N,) int32 flat object indices
+    value: object = None  # see `ScanGeometry.memoised`
+    key: object = None
+    probe: torch.Tensor | None = None  # the probe `value` was computed with
 
 
 class ScanGeometry:
@@ -35,16 +51,22 @@ class ScanGeometry:
         n: int,
         shape: tuple[int, int],
         *,
-        subpixel: Literal["object", "probe"] = "probe",
+        subpixel: Literal["object", "probe", "round"] = "probe",
+        memo_budget_bytes: int = 64 * 2**20,
     ):
         physics.check_positions_inside(positions, n, shape)
         device = positions.device
+        if subpixel == "round":
+            # Whole-pixel positions (PtyLab's convention): no sub-pixel work at all.
+            positions = torch.round(positions.to(torch.float64) - n / 2) + n / 2
         corner, frac = physics.split_positions(positions, n)
         self.n, self.shape, self.subpixel = n, tuple(shape), subpixel
+        self.corner = corner  # (n, 2) long, integer top-left corners
         offsets = torch.arange(n, device=device)
-        rows = corner[:, 0:1, None] + offsets[None, :, None]  # (n, N, 1)
-        cols = corner[:, 1:2, None] + offsets[None, None, :]  # (n, 1, N)
-        self.flat = (rows * shape[1] + cols).reshape(len(positions), n * n)  # (n, N*N) long
+        # Flat object index of pixel j of patch b is origin_b + window_j (int32: half the memory
+        # of int64, same index_add_ speed).
+        self._origin = (corner[:, 0] * shape[1] + corner[:, 1]).to(torch.int32)  # (n,)
+        self._window = (offsets[:, None] * shape[1] + offsets[None, :]).reshape(-1).to(torch.int32)
         self.has_frac = bool((frac != 0).any())
         k = torch.fft.fftfreq(n, device=device, dtype=torch.float64)
         # ramp_b(k) = exp(+2 pi i k . f_b): multiplying fft2 by it applies S_{-f_b}.
@@ -56,8 +78,11 @@ class ScanGeometry:
         self._intensity = torch.empty(0)  # |cached shifted probes|^2 (n, N, N) float32
         self._intensity_key: tuple[int, int] | None = None
         self._last_key: tuple[int, int] | None = None
-        self._index_for: tuple[torch.Tensor, int] | None = None  # (idx, its _version)
-        self._index = torch.empty(0, dtype=torch.long)
+        # Per-batch memo keyed by the identity of the batch's index tensor: solvers that reuse
+        # fixed mini-batches pay for flat indices and illumination peaks once.
+        self._memo: dict[int, _BatchMemo] = {}
+        self._memo_bytes = 0
+        self.memo_budget_bytes = memo_budget_bytes
 
     def __len__(self) -> int:
         return self.flat.shape[0]
@@ -67,19 +92,66 @@ class ScanGeometry:
         ramp = ramp.conj() if adjoint else ramp
         return torch.fft.ifft2(torch.fft.fft2(images, dim=FFT_DIMS) * ramp, dim=FFT_DIMS)
 
+    def _batch(self, idx: torch.Tensor) -> _BatchMemo:
+        """The memo of batch `idx` (made on first use; dropped wholesale past the budget)."""
+        memo = self._memo.get(id(idx))
+        if memo is not None and memo.idx is idx and memo.version == idx._version:
+            return memo
+        flat = (self._origin.index_select(0, idx)[:, None] + self._window[None, :]).reshape(-1)
+        memo = _BatchMemo(idx, idx._version, flat)
+        if self._memo_bytes + flat.numel() * flat.element_size() > self.memo_budget_bytes:
+            self._memo.clear()
+            self._memo_bytes = 0
+        self._memo[id(idx)] = memo
+        self._memo_bytes += flat.numel() * flat.element_size()
+        return memo
+
     def _flat_index(self, idx: torch.Tensor) -> torch.Tensor:
-        """Flat object indices of the batch's pixels (B N N,) long, memoised for the last `idx`:
-        a step gathers, scatters and sums illumination over the same batch (3 x 2 MB at B=64)."""
-        memo = self._index_for
-        if memo is None or memo[0] is not idx or memo[1] != idx._version:
-            self._index = self.flat.index_select(0, idx).reshape(-1)
-            self._index_for = (idx, idx._version)
-        return self._index
+        """Flat object indices of the batch's pixels (B N N,) int32, memoised per batch."""
+        return self._batch(idx).flat
 
     def gather(self, obj: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
-        """Integer-placed patches O[c_b + j]: (B, N, N)."""
-        flat = self._flat_index(idx)
-        return obj.reshape(-1).index_select(0, flat).reshape(len(idx), self.n, self.n)
+        """Integer-placed patches O[c_b + j]: (B, N, N). Indexing the (H-N+1, W-N+1, N, N) view of
+        all windows copies each patch row by row (2x faster than a flat index_select)."""
+        corner = self.corner.index_select(0, idx)
+        windows = obj.unfold(0, self.n, 1).unfold(1, self.n, 1)
+        return windows[corner[:, 0], corner[:, 1]]
+
+    def memoised(
+        self,
+        idx: torch.Tensor,
+        key: object,
+        compute: Callable[[], object],
+        *,
+        probe: torch.Tensor | None = None,
+        tolerance: float = 0.0,
+    ) -> object:
+        """compute(), memoised per batch (one value per batch; a new `key` replaces it).
+
+        A preconditioner that depends only on the batch and the probe is computed once, not every
+        pass. Given the `probe` it depends on, the value is recomputed when the probe changed:
+        exactly (tolerance 0) or by more than max |P - P_then| > tolerance max |P_then|, which
+        bounds the change of any illumination sum sum_b |P_b|^2 to about 2 tolerance of its peak
+        (a step-size preconditioner tolerates that; recomputing it every step costs as much as
+        the object update's scatter)."""
+        memo = self._batch(idx)
+        if memo.key == key and self._still_valid(memo, probe, tolerance):
+            return memo.value
+        value = compute()
+        if isinstance(value, torch.Tensor):
+            self._memo_bytes += value.numel() * value.element_size()
+        memo.value, memo.key = value, key
+        memo.probe = None if probe is None else probe.clone()
+        return value
+
+    @staticmethod
+    def _still_valid(memo: _BatchMemo, probe: torch.Tensor | None, tolerance: float) -> bool:
+        if probe is None or memo.probe is None:
+            return probe is None and memo.probe is None
+        if tolerance <= 0:
+            return torch.equal(probe, memo.probe)
+        change = float((probe - memo.probe).abs().max())
+        return change <= tolerance * float(memo.probe.abs().max())
 
     def add(
         self, canvas: torch.Tensor, values: torch.Tensor, idx: torch.Tensor, alpha: float = 1.0
@@ -153,6 +225,15 @@ class ScanGeometry:
             torch.fft.fft2(image, dim=FFT_DIMS) * self.ramp.index_select(0, idx).conj(),
             dim=FFT_DIMS,
         )
+
+    def probe_gradient(
+        self, patches: torch.Tensor, residual: torch.Tensor, idx: torch.Tensor
+    ) -> torch.Tensor:
+        """sum_b S_{-f_b}(conj(O_b) residual_b): `probe_adjoint` of conj(patches) * residual, with
+        one fused reduction over the batch when the probe is not shifted (~4x faster)."""
+        if self.subpixel == "object" or not self.has_frac:
+            return torch.linalg.vecdot(patches, residual, dim=0)
+        return self.probe_adjoint(patches.conj() * residual, idx)
 
     def probe_adjoint(self, values: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
         """Adjoint of `probes` summed over the batch: (B, N, N) -> (N, N)."""

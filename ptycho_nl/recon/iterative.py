@@ -43,20 +43,43 @@ class IterativeOptions(StrictModel):
     probe_update_start: int = Field(
         1, ge=0, description="First iteration (0-based) at which the probe is updated."
     )
+    momentum: float = Field(
+        0.0,
+        ge=0,
+        lt=1,
+        description=(
+            "Object momentum eta per pass (mPIE, Maiden et al., Optica 4, 736 (2017)): after each "
+            "pass v = eta v + (O - O_previous_pass), O += eta v. 0 = off."
+        ),
+    )
+    preconditioner_tolerance: float = Field(
+        0.01,
+        ge=0,
+        lt=1,
+        description=(
+            "(r)PIE: reuse a batch's illumination preconditioner while the probe moved by at "
+            "most this fraction of its peak modulus since it was computed (0 = recompute on any "
+            "change). Only matters when the probe is refined."
+        ),
+    )
     seed: int = Field(0, description="Seed of the mini-batch order.")
     device: str = Field("cpu", description="Torch device, e.g. cpu or cuda.")
-    subpixel: Literal["probe", "object"] = Field(
+    subpixel: Literal["probe", "object", "round"] = Field(
         "probe",
         description=(
             "Where the sub-pixel part of a position is applied: shift the probe (fast, no FFT "
-            "in object gather/scatter) or the object patch (exactly physics.extract_patches)."
+            "in object gather/scatter), the object patch (exactly physics.extract_patches), or "
+            "nowhere: positions rounded to whole pixels as PtyLab does (fastest when the probe "
+            "is refined; up to 0.5 px of model error)."
         ),
     )
-    order: Literal["sequential", "compact"] = Field(
-        "sequential",
+    order: Literal["fixed", "sequential", "compact"] = Field(
+        "fixed",
         description=(
-            "sequential: a fresh random permutation split into mini-batches every iteration; "
-            "compact: fixed spatially compact mini-batches (Z-order), visited in random order."
+            "fixed: one random partition into mini-batches, drawn once and visited in a fresh "
+            "random order every iteration (per-batch amplitudes and preconditioners are kept, "
+            "the fastest); sequential: a fresh random partition every iteration; compact: fixed "
+            "spatially compact mini-batches (Z-order), visited in random order."
         ),
     )
 
@@ -95,14 +118,40 @@ def _z_order(positions: np.ndarray) -> np.ndarray:
     return np.argsort(code, kind="stable")
 
 
-def _batches(
-    n: int, options: IterativeOptions, compact: np.ndarray | None, gen: torch.Generator
-) -> list[torch.Tensor]:
-    size = options.batch_size
-    if compact is not None:
-        chunks = [torch.from_numpy(compact[s : s + size]) for s in range(0, n, size)]
-        return [chunks[i] for i in torch.randperm(len(chunks), generator=gen).tolist()]
-    return list(torch.randperm(n, generator=gen).split(size))
+class _MiniBatches:
+    """The mini-batches of each pass with their measured amplitudes (B, N, N).
+
+    Fixed partitions ("fixed", "compact") keep one index tensor and one contiguous amplitude
+    block per batch for the whole run: no per-step gather of amplitudes, and the geometry's
+    per-batch memo (flat indices, illumination) is reused every pass."""
+
+    def __init__(self, amplitude: torch.Tensor, options: IterativeOptions, positions: np.ndarray):
+        self.gen = torch.Generator().manual_seed(options.seed)
+        self.size = options.batch_size
+        n = len(amplitude)
+        self.device = amplitude.device
+        self.amplitude: torch.Tensor | None = None
+        if options.order == "sequential":
+            self.amplitude, self.fixed = amplitude, None
+            return
+        order = (
+            torch.from_numpy(_z_order(positions))
+            if options.order == "compact"
+            else torch.randperm(n, generator=self.gen)
+        )
+        self.fixed = [
+            (chunk.to(self.device), amplitude.index_select(0, chunk.to(self.device)))
+            for chunk in order.split(self.size)
+        ]
+
+    def epoch(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        if self.fixed is not None:
+            return [self.fixed[i] for i in torch.randperm(len(self.fixed), generator=self.gen)]
+        n = len(self.amplitude)
+        batches = [
+            c.to(self.device) for c in torch.randperm(n, generator=self.gen).split(self.size)
+        ]
+        return [(idx, self.amplitude.index_select(0, idx)) for idx in batches]
 
 
 def reconstruct_iterative(
@@ -124,7 +173,6 @@ def reconstruct_iterative(
     Raises ValueError when a scan position puts its patch outside the object.
     """
     device = torch.device(options.device)
-    gen = torch.Generator().manual_seed(options.seed)
     shape = (
         tuple(initial_object.shape[-2:]) if initial_object is not None else object_shape_for(data)
     )
@@ -141,7 +189,12 @@ def reconstruct_iterative(
     geom = ScanGeometry(positions, probe.shape[-1], shape, subpixel=options.subpixel)
     total_energy = float(amplitude.square().sum())
     alpha = 1.0 if options.method == "epie" else options.alpha
-    compact = _z_order(data.positions) if options.order == "compact" else None
+    if options.method != "lsqml":
+        # (r)PIE multiplies the far field by the amplitudes: a complex copy saves a type
+        # promotion (a full-size temporary) every step.
+        amplitude = amplitude.to(torch.complex64)
+    batches = _MiniBatches(amplitude, options, np.asarray(data.positions))
+    del amplitude  # fixed partitions hold their own contiguous copies
 
     bar = None
     if progress:
@@ -153,12 +206,12 @@ def reconstruct_iterative(
     errors: list[float] = []
     start = time.perf_counter()
     try:
+        velocity = torch.zeros_like(obj) if options.momentum > 0 else None
+        previous = obj.clone() if velocity is not None else None
         for it in range(options.iterations):
             probe_on = options.update_probe and it >= options.probe_update_start
             err = torch.zeros((), dtype=torch.float64, device=device)
-            for idx in _batches(len(positions), options, compact, gen):
-                idx = idx.to(device)
-                amp = amplitude.index_select(0, idx)
+            for idx, amp in batches.epoch():
                 if options.method == "lsqml":
                     d_obj, residual, d_probe = lsqml_step(
                         obj, probe, geom, idx, amp, beta=options.beta, update_probe=probe_on
@@ -176,8 +229,15 @@ def reconstruct_iterative(
                         alpha=alpha,
                         beta=options.beta,
                         probe_beta=options.probe_beta if probe_on else 0.0,
+                        tolerance=options.preconditioner_tolerance,
                     )
                 err += residual.sum()
+            if velocity is not None:
+                # Heavy-ball step on the pass's net change: speeds up the slowly converging
+                # low spatial frequencies (global phase ramps) of local PIE updates.
+                velocity.mul_(options.momentum).add_(obj).sub_(previous)
+                obj.add_(velocity, alpha=options.momentum)
+                previous.copy_(obj)
             errors.append(float(err) / max(total_energy, 1e-30))
             if callback is not None:
                 callback(it, errors[-1])

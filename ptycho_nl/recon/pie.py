@@ -44,7 +44,8 @@ def exit_wave_update(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Modulus constraint in real space: psi' - psi with psi' = F^-1[A sgn(F psi)].
 
-    psi : (B, N, N) complex (not modified)   amplitude : (B, N, N) float, unshifted layout
+    psi : (B, N, N) complex (not modified)   amplitude : (B, N, N) float (or complex with zero
+        imaginary part: no type promotion), unshifted layout
     Returns (psi' - psi (B, N, N) complex, squared amplitude residual sum (|Psi| - A)^2 per
     pattern (B,)). sgn is one fused kernel (faster than abs + divide), and the residual is
     ||psi' - psi||^2 by Parseval (F is unitary), so |Psi| is never formed.
@@ -77,13 +78,16 @@ def pie_step(
     alpha: float,
     beta: float,
     probe_beta: float,
+    tolerance: float = 0.0,
 ) -> torch.Tensor:
     """Apply one batched (r)PIE update to `obj` (and `probe` when probe_beta > 0) in place.
 
     obj : (H, W) complex64   probe : (N, N) complex64   idx : (B,) positions of this batch
-    amplitude : (B, N, N) float32 measured |Psi| in the unshifted FFT layout (see
+    amplitude : (B, N, N) float32 (or complex64) measured |Psi| in the unshifted FFT layout (see
         `unshifted_far_field`)
     alpha : rPIE regulariser (1 = ePIE)   beta : object step   probe_beta : probe step (0 = fixed)
+    tolerance : probe change below which the batch's illumination preconditioner is reused
+        (`ScanGeometry.memoised`; 0 = recompute whenever the probe changed)
     Both updates are computed from the pre-step object and probe. Returns the residual (B,).
     """
     patches = geom.object_patches(obj, idx)  # (B, N, N), a copy
@@ -91,20 +95,39 @@ def pie_step(
     dpsi, residual = exit_wave_update(probes * patches, amplitude)
     d_probe = None
     if probe_beta > 0:
-        o2 = physics.intensity(patches).sum(0)
+        o2 = torch.linalg.vecdot(patches, patches, dim=0).real  # sum_b |O_b|^2, one reduction
         denom_p = (1 - alpha) * o2 + (alpha * float(o2.max()) + EPS)
-        grad = geom.probe_adjoint(patches.conj() * dpsi, idx)  # Eq. (7), summed over the batch
+        grad = geom.probe_gradient(patches, dpsi, idx)  # Eq. (7), summed over the batch
         d_probe = grad.mul_(probe_beta / denom_p)
-    illum = illumination(geom, probes, idx, geom.probe_intensity(probe, idx, probes))
-    peak = alpha * float(illum.max()) + EPS
-    update = dpsi.mul_(probes.conj())  # conj(P_b) (psi' - psi), Eq. (6) numerator
+
+    def summed_illumination() -> torch.Tensor:
+        return illumination(geom, probes, idx, geom.probe_intensity(probe, idx, probes))
+
+    # conj(P_b) (psi' - psi), Eq. (6) numerator; a broadcast (N, N) conjugate multiplies ~1.5x
+    # faster than an expanded one.
+    update = dpsi.mul_(probe.conj() if probes.stride(0) == 0 else probes.conj())
     if alpha == 1:
-        # ePIE's denominator is one number: scatter the scaled update straight into the object.
-        geom.object_adjoint(update, idx, out=obj, alpha=beta / peak)
+        # ePIE's denominator is one number (memoised per batch while the probe is unchanged):
+        # scatter the scaled update straight into the object.
+        peak = geom.memoised(
+            idx,
+            "peak",
+            lambda: float(summed_illumination().max()),
+            probe=probe,
+            tolerance=tolerance,
+        )
+        geom.object_adjoint(update, idx, out=obj, alpha=beta / (peak + EPS))
     else:
         # Eq. (5) of Maiden 2017 with the batch's summed illumination in place of |P|^2.
         # Real reciprocal then a complex-by-real multiply: a complex in-place divide is ~3x slower.
-        weight = illum.mul_(1 - alpha).add_(peak).reciprocal_().mul_(beta)
+        def rpie_weight() -> torch.Tensor:
+            illum = summed_illumination()
+            peak = alpha * float(illum.max()) + EPS
+            return illum.mul_(1 - alpha).add_(peak).reciprocal_().mul_(beta)
+
+        weight = geom.memoised(
+            idx, ("rpie", alpha, beta), rpie_weight, probe=probe, tolerance=tolerance
+        )
         obj.add_(geom.object_adjoint(update, idx).mul_(weight))
     if d_probe is not None:
         probe += d_probe

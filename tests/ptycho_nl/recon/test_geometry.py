@@ -63,3 +63,53 @@ def test_probe_mode_diffraction_matches_physics_up_to_interpolation():
     torch.testing.assert_close(geom.probes(probe, idx), geom.shift_like_probe(probe, idx))
     probe.mul_(2)
     torch.testing.assert_close(geom.probes(probe, idx), geom.shift_like_probe(probe, idx))
+
+
+def test_round_mode_is_the_probe_mode_on_rounded_positions():
+    data, positions, geom = _setup("round")
+    rounded = torch.round(positions - 16) + 16
+    exact = ScanGeometry(rounded, 32, (72, 72), subpixel="object")
+    assert not geom.has_frac
+    obj = torch.from_numpy(data.object)
+    idx = torch.arange(len(positions))
+    torch.testing.assert_close(geom.object_patches(obj, idx), exact.object_patches(obj, idx))
+    torch.testing.assert_close(
+        geom.object_patches(obj, idx), physics.extract_patches(obj, rounded, 32)
+    )
+
+
+@pytest.mark.parametrize("subpixel", ["probe", "round"])
+def test_probe_gradient_is_the_probe_adjoint_of_conj_patches_times_residual(subpixel):
+    data, positions, geom = _setup(subpixel)
+    gen = torch.Generator().manual_seed(2)
+    idx = torch.arange(0, len(positions), 2)
+    patches = torch.randn(len(idx), 32, 32, dtype=torch.complex64, generator=gen)
+    residual = torch.randn(len(idx), 32, 32, dtype=torch.complex64, generator=gen)
+    torch.testing.assert_close(
+        geom.probe_gradient(patches, residual, idx),
+        geom.probe_adjoint(patches.conj() * residual, idx),
+        rtol=1e-4,
+        atol=1e-4,
+    )
+
+
+def test_memoised_values_follow_the_batch_and_the_probe():
+    _, positions, geom = _setup("probe")
+    probe = torch.ones(32, 32, dtype=torch.complex64)
+    a, b = torch.arange(0, 6), torch.arange(6, 12)
+    calls = []
+
+    def compute(tag):
+        return lambda: calls.append(tag) or len(calls)
+
+    assert geom.memoised(a, "k", compute("a"), probe=probe) == 1
+    assert geom.memoised(b, "k", compute("b"), probe=probe) == 2
+    assert geom.memoised(a, "k", compute("a"), probe=probe) == 1  # per batch, reused
+    assert geom.memoised(a, "other", compute("a2"), probe=probe) == 3  # a new key recomputes
+    nudged = probe * 1.001
+    assert geom.memoised(a, "other", compute("a3"), probe=nudged) == 4  # exact: any change
+    assert geom.memoised(a, "other", compute("x"), probe=nudged * 1.01, tolerance=0.02) == 4
+    assert geom.memoised(a, "other", compute("a4"), probe=nudged * 1.05, tolerance=0.02) == 5
+    a.add_(0)  # an in-place change of the index tensor invalidates its memo
+    assert geom.memoised(a, "other", compute("a5"), probe=nudged * 1.05, tolerance=0.02) == 6
+    assert calls == ["a", "b", "a2", "a3", "a4", "a5"]

@@ -1,5 +1,7 @@
 """ePIE / rPIE / LSQML converge on noiseless data, refine a probe, and are deterministic."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -120,3 +122,36 @@ def test_cuda_matches_cpu(scan):
     cpu = reconstruct_iterative(scan, options=options)
     gpu = reconstruct_iterative(scan, options=options.model_copy(update={"device": "cuda"}))
     torch.testing.assert_close(gpu.object, cpu.object, rtol=1e-3, atol=1e-3)
+
+
+def test_fixed_partition_reuses_its_batches_and_matches_no_other_order(scan):
+    options = IterativeOptions(method="epie", iterations=4, batch_size=8)
+    assert options.order == "fixed"
+    fixed = reconstruct_iterative(scan, options=options)
+    again = reconstruct_iterative(scan, options=options)
+    sequential = reconstruct_iterative(
+        scan, options=options.model_copy(update={"order": "sequential"})
+    )
+    assert torch.equal(fixed.object, again.object)
+    assert not torch.equal(fixed.object, sequential.object)
+
+
+def test_momentum_speeds_up_convergence(scan):
+    # mPIE's heavy-ball step on each pass's change: lower Fourier error after the same number of
+    # passes, and still the right object.
+    plain = IterativeOptions(method="epie", iterations=30, batch_size=16)
+    without = reconstruct_iterative(scan, options=plain)
+    with_momentum = reconstruct_iterative(scan, options=plain.model_copy(update={"momentum": 0.7}))
+    assert with_momentum.errors[-1] < 0.5 * without.errors[-1]
+    assert _score(with_momentum, scan)["phase_ssim"] >= 0.95
+
+
+def test_round_mode_equals_probe_mode_on_whole_pixel_positions(scan):
+    positions = np.round(scan.positions)
+    data = dataclasses.replace(scan, xcoords=positions[:, 1], ycoords=positions[:, 0])
+    options = IterativeOptions(method="rpie", iterations=3, batch_size=8)
+    probe_mode = reconstruct_iterative(data, options=options)
+    round_mode = reconstruct_iterative(
+        data, options=options.model_copy(update={"subpixel": "round"})
+    )
+    torch.testing.assert_close(round_mode.object, probe_mode.object)
