@@ -27,20 +27,43 @@ def reconstruct_command(
         int, typer.Option("--iterations", help="Iterations of the iterative solver.")
     ] = 100,
     batch_size: Annotated[
-        int, typer.Option("--batch-size", help="Positions per mini-batch (solver) or per forward.")
-    ] = 64,
+        int | None,
+        typer.Option(
+            "--batch-size",
+            help="Positions per mini-batch (solver, default 128) or per forward (network, 64).",
+        ),
+    ] = None,
     alpha: Annotated[float, typer.Option("--alpha", help="rPIE regulariser alpha.")] = 0.5,
     beta: Annotated[float, typer.Option("--beta", help="Object step size.")] = 1.0,
     update_probe: Annotated[
         bool, typer.Option("--update-probe/--fixed-probe", help="Refine the probe as well.")
     ] = False,
     order: Annotated[
-        str, typer.Option("--order", help="Mini-batch order: sequential or compact.")
-    ] = "sequential",
+        str,
+        typer.Option(
+            "--order",
+            help="Mini-batches: fixed (one random partition, fastest), sequential (a fresh one "
+            "every iteration) or compact (spatially compact).",
+        ),
+    ] = "fixed",
     subpixel: Annotated[
         str,
-        typer.Option("--subpixel", help="Apply sub-pixel positions to the probe or the object."),
+        typer.Option(
+            "--subpixel",
+            help="Sub-pixel positions: shift the probe, shift the object patch, or round to "
+            "whole pixels (fastest with --update-probe).",
+        ),
     ] = "probe",
+    momentum: Annotated[
+        float, typer.Option("--momentum", help="Object momentum per pass (mPIE); 0 = off.")
+    ] = 0.8,
+    probe_box: Annotated[
+        bool,
+        typer.Option(
+            "--probe-box/--full-frame",
+            help="(r)PIE: confine the probe to its support's bounding box (faster).",
+        ),
+    ] = True,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the mini-batch order.")] = 0,
     device: Annotated[str, typer.Option("--device", help="Torch device, cpu or cuda.")] = "cpu",
     chunk: Annotated[
@@ -69,7 +92,7 @@ def reconstruct_command(
                 data,
                 out,
                 chunk=chunk,
-                batch_size=batch_size,
+                batch_size=batch_size or 64,
                 device=device,
                 phase_sync=phase_sync,
             )
@@ -80,12 +103,14 @@ def reconstruct_command(
             raw = {
                 "method": method,
                 "iterations": iterations,
-                "batch_size": batch_size,
+                **({} if batch_size is None else {"batch_size": batch_size}),
                 "alpha": alpha,
                 "beta": beta,
                 "update_probe": update_probe,
                 "order": order,
                 "subpixel": subpixel,
+                "momentum": momentum,
+                "probe_box": probe_box,
                 "seed": seed,
                 "device": device,
             }

@@ -52,21 +52,34 @@ class ScanGeometry:
         shape: tuple[int, int],
         *,
         subpixel: Literal["object", "probe", "round"] = "probe",
+        box: tuple[int, int, int, int] | None = None,
         memo_budget_bytes: int = 64 * 2**20,
     ):
         physics.check_positions_inside(positions, n, shape)
         device = positions.device
+        r0, c0, h, w = box if box is not None else (0, 0, n, n)
+        if min(r0, c0) < 0 or min(h, w) <= 0 or r0 + h > n or c0 + w > n:
+            raise ValueError(f"probe box {box} does not fit the {n}x{n} frame")
+        if (h, w) != (n, n) and subpixel == "object":
+            raise ValueError(
+                "a probe box needs subpixel 'probe' or 'round' (the object mode "
+                "shifts whole patches)"
+            )
+        self.box, self.h, self.w = (r0, c0, h, w), h, w
+        self.boxed = (h, w) != (n, n)
         if subpixel == "round":
             # Whole-pixel positions (PtyLab's convention): no sub-pixel work at all.
             positions = torch.round(positions.to(torch.float64) - n / 2) + n / 2
         corner, frac = physics.split_positions(positions, n)
         self.n, self.shape, self.subpixel = n, tuple(shape), subpixel
-        self.corner = corner  # (n, 2) long, integer top-left corners
-        offsets = torch.arange(n, device=device)
+        # Integer top-left corners of the box's object window (n, 2) long.
+        self.corner = corner + torch.tensor([r0, c0], device=device)
+        rows, cols = torch.arange(h, device=device), torch.arange(w, device=device)
         # Flat object index of pixel j of patch b is origin_b + window_j (int32: half the memory
         # of int64, same index_add_ speed).
-        self._origin = (corner[:, 0] * shape[1] + corner[:, 1]).to(torch.int32)  # (n,)
-        self._window = (offsets[:, None] * shape[1] + offsets[None, :]).reshape(-1).to(torch.int32)
+        self._origin = (self.corner[:, 0] * shape[1] + self.corner[:, 1]).to(torch.int32)  # (n,)
+        self._window = (rows[:, None] * shape[1] + cols[None, :]).reshape(-1).to(torch.int32)
+        self._frames: dict[tuple, torch.Tensor] = {}
         self.has_frac = bool((frac != 0).any())
         k = torch.fft.fftfreq(n, device=device, dtype=torch.float64)
         # ramp_b(k) = exp(+2 pi i k . f_b): multiplying fft2 by it applies S_{-f_b}.
@@ -85,7 +98,20 @@ class ScanGeometry:
         self.memo_budget_bytes = memo_budget_bytes
 
     def __len__(self) -> int:
-        return self.flat.shape[0]
+        return self.corner.shape[0]
+
+    def crop(self, image: torch.Tensor) -> torch.Tensor:
+        """The probe box of (..., N, N) images: a view (..., h, w)."""
+        r0, c0, h, w = self.box
+        return image[..., r0 : r0 + h, c0 : c0 + w]
+
+    def frame_buffer(self, batch: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+        """A (batch, N, N) zero frame kept per shape: callers write exit waves into its top-left
+        (h, w) block only, so the rest stays zero without clearing it every step."""
+        key = (batch, dtype, device)
+        if key not in self._frames:
+            self._frames[key] = torch.zeros(batch, self.n, self.n, dtype=dtype, device=device)
+        return self._frames[key]
 
     def _shift(self, images: torch.Tensor, idx: torch.Tensor, *, adjoint: bool) -> torch.Tensor:
         ramp = self.ramp.index_select(0, idx)
@@ -111,10 +137,10 @@ class ScanGeometry:
         return self._batch(idx).flat
 
     def gather(self, obj: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
-        """Integer-placed patches O[c_b + j]: (B, N, N). Indexing the (H-N+1, W-N+1, N, N) view of
-        all windows copies each patch row by row (2x faster than a flat index_select)."""
+        """Integer-placed patches O[c_b + j] over the probe box: (B, h, w). Indexing the view of all
+        windows copies each patch row by row (2x faster than a flat index_select)."""
         corner = self.corner.index_select(0, idx)
-        windows = obj.unfold(0, self.n, 1).unfold(1, self.n, 1)
+        windows = obj.unfold(0, self.h, 1).unfold(1, self.w, 1)
         return windows[corner[:, 0], corner[:, 1]]
 
     def memoised(
@@ -185,9 +211,10 @@ class ScanGeometry:
         return self.add(out, values, idx, alpha)
 
     def probes(self, probe: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
-        """The probe factor: P broadcast ("object"), or S_{+f}(P) per position (B, N, N)."""
+        """The probe factor on the box: P broadcast ("object", "round"), or S_{+f}(P) per position
+        (B, h, w)."""
         if self.subpixel == "object" or not self.has_frac:
-            return probe.expand(len(idx), self.n, self.n)
+            return self.crop(probe).expand(len(idx), self.h, self.w)
         # The solver keeps one probe tensor and updates it in place (which bumps _version).
         key = (id(probe), probe._version)
         if key == self._cache_key:
@@ -195,22 +222,24 @@ class ScanGeometry:
         spectrum = torch.fft.fft2(probe, dim=FFT_DIMS)
         if key == self._last_key:
             # The probe stayed fixed since the last call: shift it for every position once.
-            self._cache = torch.fft.ifft2(spectrum * self.ramp.conj(), dim=FFT_DIMS)
+            shifted = torch.fft.ifft2(spectrum * self.ramp.conj(), dim=FFT_DIMS)
+            self._cache = self.crop(shifted).contiguous() if self.boxed else shifted
             self._cache_key = key
             return self._cache.index_select(0, idx)
         self._last_key = key
-        return torch.fft.ifft2(spectrum * self.ramp.index_select(0, idx).conj(), dim=FFT_DIMS)
+        shifted = torch.fft.ifft2(spectrum * self.ramp.index_select(0, idx).conj(), dim=FFT_DIMS)
+        return self.crop(shifted)
 
     def probe_intensity(
         self, probe: torch.Tensor, idx: torch.Tensor, probes: torch.Tensor
     ) -> torch.Tensor:
-        """|probe factor|^2 per position (B, N, N) float32; `probes` is `self.probes(probe, idx)`.
+        """|probe factor|^2 per position (B, h, w) float32; `probes` is `self.probes(probe, idx)`.
         Cached while the probe is fixed."""
         key = (id(probe), probe._version)
         if self.subpixel == "object" or not self.has_frac:
             if key != self._intensity_key:
-                self._intensity, self._intensity_key = physics.intensity(probe), key
-            return self._intensity.expand(len(idx), self.n, self.n)
+                self._intensity, self._intensity_key = physics.intensity(self.crop(probe)), key
+            return self._intensity.expand(len(idx), self.h, self.w)
         if key == self._cache_key:
             if key != self._intensity_key:
                 self._intensity, self._intensity_key = physics.intensity(self._cache), key
@@ -218,26 +247,50 @@ class ScanGeometry:
         return physics.intensity(probes)
 
     def shift_like_probe(self, image: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
-        """Apply the probe factor's placement to any (N, N) image (uncached): (B, N, N)."""
+        """Apply the probe factor's placement to any (N, N) image (uncached): (B, h, w)."""
         if self.subpixel == "object" or not self.has_frac:
-            return image.expand(len(idx), self.n, self.n)
-        return torch.fft.ifft2(
-            torch.fft.fft2(image, dim=FFT_DIMS) * self.ramp.index_select(0, idx).conj(),
-            dim=FFT_DIMS,
+            return self.crop(image).expand(len(idx), self.h, self.w)
+        return self.crop(
+            torch.fft.ifft2(
+                torch.fft.fft2(image, dim=FFT_DIMS) * self.ramp.index_select(0, idx).conj(),
+                dim=FFT_DIMS,
+            )
         )
 
     def probe_gradient(
         self, patches: torch.Tensor, residual: torch.Tensor, idx: torch.Tensor
     ) -> torch.Tensor:
-        """sum_b S_{-f_b}(conj(O_b) residual_b): `probe_adjoint` of conj(patches) * residual, with
-        one fused reduction over the batch when the probe is not shifted (~4x faster)."""
+        """The probe box's gradient (h, w): the box of `probe_adjoint(conj(patches) * residual)`,
+        with one fused reduction over the batch when the probe is not shifted (~4x faster). The
+        probe is confined to its box (a support constraint), so the rest is not needed."""
         if self.subpixel == "object" or not self.has_frac:
             return torch.linalg.vecdot(patches, residual, dim=0)
-        return self.probe_adjoint(patches.conj() * residual, idx)
+        return self.crop(self.probe_adjoint(patches.conj() * residual, idx))
 
     def probe_adjoint(self, values: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
-        """Adjoint of `probes` summed over the batch: (B, N, N) -> (N, N)."""
+        """Adjoint of `probes` summed over the batch: (B, h, w) -> (N, N)."""
+        if self.boxed:
+            padded = values.new_zeros(len(values), self.n, self.n)
+            self.crop(padded).copy_(values)
+            values = padded
         if self.subpixel == "object" or not self.has_frac:
             return values.sum(0)
         spectrum = (torch.fft.fft2(values, dim=FFT_DIMS) * self.ramp.index_select(0, idx)).sum(0)
         return torch.fft.ifft2(spectrum, dim=FFT_DIMS)
+
+
+def support_box(
+    probe: torch.Tensor, *, threshold: float = 1e-6, margin: int = 0
+) -> tuple[int, int, int, int]:
+    """(r0, c0, h, w): the bounding box of the probe pixels with |P|^2 > threshold max |P|^2,
+    widened by `margin` pixels on each side (room for a refined probe to grow) and clipped to
+    the N x N frame. Solvers confine the probe to it and do their real-space work on it only."""
+    intensity = probe.abs().square()
+    rows = torch.nonzero((intensity > threshold * intensity.max()).any(dim=1)).flatten()
+    cols = torch.nonzero((intensity > threshold * intensity.max()).any(dim=0)).flatten()
+    n_rows, n_cols = intensity.shape
+    if len(rows) == 0:
+        return 0, 0, n_rows, n_cols
+    r0, r1 = max(int(rows[0]) - margin, 0), min(int(rows[-1]) + 1 + margin, n_rows)
+    c0, c1 = max(int(cols[0]) - margin, 0), min(int(cols[-1]) + 1 + margin, n_cols)
+    return r0, c0, r1 - r0, c1 - c0

@@ -21,7 +21,7 @@ from pydantic import Field
 
 from ptycho_nl.config import StrictModel
 from ptycho_nl.data.types import PtychoData
-from ptycho_nl.recon.geometry import ScanGeometry
+from ptycho_nl.recon.geometry import ScanGeometry, support_box
 from ptycho_nl.recon.lsqml import lsqml_step
 from ptycho_nl.recon.pie import pie_step
 
@@ -33,7 +33,7 @@ class IterativeOptions(StrictModel):
 
     method: Literal["epie", "rpie", "lsqml"] = Field("rpie", description="Solver.")
     iterations: int = Field(100, ge=1, description="Passes over the whole scan.")
-    batch_size: int = Field(64, ge=1, description="Positions updated jointly in one step.")
+    batch_size: int = Field(128, ge=1, description="Positions updated jointly in one step.")
     alpha: float = Field(
         0.5, ge=0, le=1, description="rPIE regulariser (Maiden 2017); ePIE always uses 1."
     )
@@ -44,16 +44,17 @@ class IterativeOptions(StrictModel):
         1, ge=0, description="First iteration (0-based) at which the probe is updated."
     )
     momentum: float = Field(
-        0.0,
+        0.8,
         ge=0,
         lt=1,
         description=(
             "Object momentum eta per pass (mPIE, Maiden et al., Optica 4, 736 (2017)): after each "
-            "pass v = eta v + (O - O_previous_pass), O += eta v. 0 = off."
+            "pass v = eta v + (O - O_previous_pass), O += eta v. 0 = off. On R1 (100 passes, "
+            "dose 1e4) 0.8 lowers ePIE's NRMSE from 0.065 to 0.055 at batch 128."
         ),
     )
     preconditioner_tolerance: float = Field(
-        0.01,
+        0.05,
         ge=0,
         lt=1,
         description=(
@@ -71,6 +72,14 @@ class IterativeOptions(StrictModel):
             "in object gather/scatter), the object patch (exactly physics.extract_patches), or "
             "nowhere: positions rounded to whole pixels as PtyLab does (fastest when the probe "
             "is refined; up to 0.5 px of model error)."
+        ),
+    )
+    probe_box: bool = Field(
+        True,
+        description=(
+            "(r)PIE with subpixel 'probe' or 'round': confine the probe to the bounding box of "
+            "|P|^2 > 1e-6 of its peak (widened by N/8 on each side when the probe is refined) "
+            "and do the real-space work on that box only; false = the whole N x N frame."
         ),
     )
     order: Literal["fixed", "sequential", "compact"] = Field(
@@ -186,7 +195,11 @@ def reconstruct_iterative(
     amplitude = torch.as_tensor(np.asarray(data.diffraction), dtype=torch.float32).to(device)
     amplitude = torch.fft.ifftshift(amplitude, dim=(-2, -1))  # the steps' unshifted layout
     positions = torch.as_tensor(data.positions, dtype=torch.float64).to(device)
-    geom = ScanGeometry(positions, probe.shape[-1], shape, subpixel=options.subpixel)
+    n = probe.shape[-1]
+    box = None
+    if options.probe_box and options.method != "lsqml" and options.subpixel != "object":
+        box = support_box(probe, margin=n // 8 if options.update_probe else 0)
+    geom = ScanGeometry(positions, n, shape, subpixel=options.subpixel, box=box)
     total_energy = float(amplitude.square().sum())
     alpha = 1.0 if options.method == "epie" else options.alpha
     if options.method != "lsqml":

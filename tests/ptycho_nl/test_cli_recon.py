@@ -85,6 +85,20 @@ def test_iterative_reconstruct_then_evaluate_writes_metrics_and_figures(npz, tmp
         assert (ev / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_solver_options_reach_the_solver_and_its_record(npz, tmp_path):
+    recon = tmp_path / "recon"
+    args = ["reconstruct", "--method", "epie", "--iterations", "30", "--data", str(npz)]
+    out = _ok(
+        args + ["--subpixel", "round", "--momentum", "0", "--full-frame", "--out", str(recon)]
+    )
+    assert json.loads(out.stdout.strip().splitlines()[-1])["final_error"] < 1e-2
+    options = json.loads((recon / "recon.json").read_text())["options"]
+    assert options["subpixel"] == "round" and options["momentum"] == 0
+    assert options["probe_box"] is False and options["batch_size"] == 128
+    bad = runner.invoke(app, args + ["--momentum", "1.5", "--out", str(tmp_path / "x")])
+    assert bad.exit_code == 2 and "momentum" in bad.output
+
+
 def test_bundle_reconstruct_matches_direct_prediction_and_stitching(npz, tmp_path):
     from ptycho_nl.models.registry import build_model
     from ptycho_nl.recon.stitch import stitch_patches

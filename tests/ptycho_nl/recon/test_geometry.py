@@ -5,7 +5,7 @@ import torch
 from recon_scans import make_scan
 
 from ptycho_nl import physics
-from ptycho_nl.recon.geometry import ScanGeometry
+from ptycho_nl.recon.geometry import ScanGeometry, support_box
 
 
 def _setup(subpixel):
@@ -113,3 +113,57 @@ def test_memoised_values_follow_the_batch_and_the_probe():
     a.add_(0)  # an in-place change of the index tensor invalidates its memo
     assert geom.memoised(a, "other", compute("a5"), probe=nudged * 1.05, tolerance=0.02) == 6
     assert calls == ["a", "b", "a2", "a3", "a4", "a5"]
+
+
+BOX = (5, 7, 20, 18)  # (r0, c0, h, w) inside the 32 x 32 frame
+
+
+@pytest.mark.parametrize("subpixel", ["probe", "round"])
+def test_boxed_operators_are_crops_and_keep_their_adjoints(subpixel):
+    data = make_scan()
+    positions = torch.from_numpy(data.positions)
+    full = ScanGeometry(positions, 32, (72, 72), subpixel=subpixel)
+    geom = ScanGeometry(positions, 32, (72, 72), subpixel=subpixel, box=BOX)
+    gen = torch.Generator().manual_seed(5)
+    idx = torch.arange(len(positions))
+    obj = torch.randn(72, 72, dtype=torch.complex64, generator=gen)
+    probe = torch.randn(32, 32, dtype=torch.complex64, generator=gen)
+    # Patches and probe factors are the box of the full-frame ones.
+    torch.testing.assert_close(
+        geom.object_patches(obj, idx), geom.crop(full.object_patches(obj, idx))
+    )
+    torch.testing.assert_close(
+        geom.shift_like_probe(probe, idx), geom.crop(full.shift_like_probe(probe, idx))
+    )
+    # Adjoints: <A x, y> = <x, A^H y> for the object and the probe factor.
+    y = torch.randn(len(idx), 20, 18, dtype=torch.complex64, generator=gen)
+    lhs = _dot(geom.object_patches(obj, idx), y)
+    assert lhs == pytest.approx(_dot(obj, geom.object_adjoint(y, idx)), rel=1e-4)
+    lhs = _dot(geom.shift_like_probe(probe, idx), y)
+    assert lhs == pytest.approx(_dot(probe, geom.probe_adjoint(y, idx)), rel=1e-4)
+    patches = geom.object_patches(obj, idx)
+    torch.testing.assert_close(
+        geom.probe_gradient(patches, y, idx),
+        geom.crop(geom.probe_adjoint(patches.conj() * y, idx)),
+        rtol=1e-4,
+        atol=1e-3,
+    )
+
+
+def test_a_box_must_fit_the_frame_and_needs_a_probe_side_shift():
+    positions = torch.from_numpy(make_scan().positions)
+    with pytest.raises(ValueError, match="does not fit"):
+        ScanGeometry(positions, 32, (72, 72), box=(20, 0, 20, 10))
+    with pytest.raises(ValueError, match="subpixel 'probe' or 'round'"):
+        ScanGeometry(positions, 32, (72, 72), subpixel="object", box=BOX)
+
+
+def test_support_box_bounds_the_probe_and_widens_by_the_margin():
+    probe = torch.zeros(32, 32, dtype=torch.complex64)
+    probe[10:20, 12:25] = 1
+    probe[11, 13] = 1e-4  # inside anyway
+    probe[2, 2] = 1e-4  # |P|^2 = 1e-8 of the peak: below the threshold, left out
+    assert support_box(probe) == (10, 12, 10, 13)
+    assert support_box(probe, margin=4) == (6, 8, 18, 21)
+    assert support_box(probe, margin=20) == (0, 0, 32, 32)  # clipped to the frame
+    assert support_box(torch.zeros(8, 8)) == (0, 0, 8, 8)
