@@ -3,12 +3,15 @@ PtyLab's ePIE on the identical data in the same run (when `pip install ptylab==0
 `bench` extra, is present; otherwise "peer not installed").
 
 R1-known: probe fixed to the truth. R1-blind: probe starts as a flat-phase disk of matched power
-and is refined. Timing: median over --repeats runs of --timing-iterations iterations, 2 threads.
-Quality: one run of --iterations iterations, scored as in BENCHMARKS.md (central 192x192,
+and is refined. Each solver runs --repeats times for --iterations iterations, the runs of all
+solvers interleaved so a load change on the machine hits all alike; s/iter is the median over the
+runs of the whole run's time / iterations (so a blind run's fast-changing first passes count as
+much as the rest), 2 threads. Quality: the last run, scored as in BENCHMARKS.md (central 192x192,
 sub-pixel registration, best complex scalar; NRMSE also with the phase ramp removed). After each
 variant, one line gives the time of the bare FFT round trip over all patterns (the floor any of
 our iterations pays) as a share of each of our solvers' s/iter. Our solvers use IterativeOptions'
-defaults (batch 64) unless --batch-size is given.
+defaults (batch 128, momentum 0.8, probe box, sub-pixel probe shifts); "ours epie round" rounds
+positions to whole pixels as PtyLab does.
 
     OMP_NUM_THREADS=2 python benchmarks/bench_iterative.py [--doses 1e3 1e4 1e6] [--iterations 100]
 """
@@ -37,6 +40,8 @@ def fft_round_trip_seconds(data, batch_size: int, repeats: int = 5) -> float:
     import torch
 
     psi = torch.randn(len(data.positions), *data.probe.shape, dtype=torch.complex64)
+    for chunk in psi.split(batch_size):  # warm-up: FFT plans are built on first use
+        torch.fft.ifft2(torch.fft.fft2(chunk, norm="ortho"), norm="ortho")
     runs = []
     for _ in range(repeats):
         start = time.perf_counter()
@@ -50,10 +55,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--doses", type=float, nargs="+", default=[1e3, 1e4, 1e6])
     parser.add_argument("--iterations", type=int, default=100)
-    parser.add_argument("--timing-iterations", type=int, default=10)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--variants", nargs="+", default=["known", "blind"])
-    parser.add_argument("--methods", nargs="+", default=["epie", "rpie", "lsqml"])
+    parser.add_argument(
+        "--methods",
+        nargs="+",
+        default=["epie", "epie-round", "rpie", "lsqml"],
+        help="our solvers; NAME-round rounds positions to whole pixels",
+    )
     parser.add_argument(
         "--batch-size",
         type=int,
@@ -81,7 +90,7 @@ def main() -> None:
         f"PtyLab {'installed' if peer else 'peer not installed'}; pty-chi not run "
         "(needs torchvision beside the local CPU torch)"
     )
-    header = f"{'variant':7} {'dose':>7} {'solver':14} {'s/iter':>8} {'NRMSE':>7} {'(ramp)':>7} "
+    header = f"{'variant':7} {'dose':>7} {'solver':16} {'s/iter':>8} {'NRMSE':>7} {'(ramp)':>7} "
     print(header + f"{'phSSIM':>7} {'phPSNR':>7} {'x faster than PtyLab':>21}")
     workdir = Path(tempfile.mkdtemp(prefix="bench_r1_"))
     for dose in args.doses:
@@ -94,26 +103,30 @@ def main() -> None:
                 solvers["PtyLab ePIE"] = lambda k, d=data, p=start_probe, b=blind: run_ptylab_epie(
                     d, p, iterations=k, blind=b, workdir=workdir
                 )
-            for method in args.methods:
-                batch = {} if args.batch_size is None else {"batch_size": args.batch_size}
-                options = IterativeOptions(method=method, update_probe=blind, **batch)
-                solvers[f"ours {method}"] = lambda k, d=data, o=options, p=start_probe: ours(
-                    d, o, k, p
+            for name in args.methods:
+                method, _, rounded = name.partition("-")
+                extra = {} if args.batch_size is None else {"batch_size": args.batch_size}
+                if rounded:
+                    extra["subpixel"] = "round"
+                options = IterativeOptions(method=method, update_probe=blind, **extra)
+                solvers[f"ours {method} {rounded}".rstrip()] = (
+                    lambda k, d=data, o=options, p=start_probe: ours(d, o, k, p)
                 )
-            # Timing runs interleave the solvers so a load change on the machine hits all alike.
             times = {name: [] for name in solvers}
+            last = {}
             for _ in range(args.repeats):
                 for name, solve in solvers.items():
-                    times[name].append(solve(args.timing_iterations)[1])
-            rows = []
-            for name, solve in solvers.items():
-                obj, _ = solve(args.iterations)
-                rows.append((name, statistics.median(times[name]), score(obj, data.object)))
+                    last[name], seconds = solve(args.iterations)
+                    times[name].append(seconds)
+            rows = [
+                (name, statistics.median(times[name]), score(last[name], data.object))
+                for name in solvers
+            ]
             peer_time = rows[0][1] if peer else None
             for name, seconds, m in rows:
                 ratio = f"{peer_time / seconds:21.1f}" if peer_time else f"{'-':>21}"
                 print(
-                    f"{variant:7} {dose:7.0e} {name:14} {seconds:8.4f} {m['nrmse']:7.4f} "
+                    f"{variant:7} {dose:7.0e} {name:16} {seconds:8.4f} {m['nrmse']:7.4f} "
                     f"{m['nrmse_ramp_removed']:7.4f} {m['phase_ssim']:7.3f} "
                     f"{m['phase_psnr']:7.2f} {ratio}",
                     flush=True,

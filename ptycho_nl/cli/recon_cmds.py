@@ -30,22 +30,22 @@ def reconstruct_command(
         int | None,
         typer.Option(
             "--batch-size",
-            help="Positions per mini-batch (solver, default 128) or per forward (network, 64).",
+            help="Positions per mini-batch (solver: 128, LSQML 64) or per forward (network, 64).",
         ),
     ] = None,
-    alpha: Annotated[float, typer.Option("--alpha", help="rPIE regulariser alpha.")] = 0.5,
+    alpha: Annotated[float, typer.Option("--alpha", help="rPIE regulariser alpha.")] = 0.8,
     beta: Annotated[float, typer.Option("--beta", help="Object step size.")] = 1.0,
     update_probe: Annotated[
         bool, typer.Option("--update-probe/--fixed-probe", help="Refine the probe as well.")
     ] = False,
     order: Annotated[
-        str,
+        str | None,
         typer.Option(
             "--order",
-            help="Mini-batches: fixed (one random partition, fastest), sequential (a fresh one "
-            "every iteration) or compact (spatially compact).",
+            help="Mini-batches: fixed (one random partition, fastest; the default), sequential "
+            "(a fresh one every iteration; LSQML's default) or compact (spatially compact).",
         ),
-    ] = "fixed",
+    ] = None,
     subpixel: Annotated[
         str,
         typer.Option(
@@ -107,7 +107,7 @@ def reconstruct_command(
                 "alpha": alpha,
                 "beta": beta,
                 "update_probe": update_probe,
-                "order": order,
+                **({} if order is None else {"order": order}),
                 "subpixel": subpixel,
                 "momentum": momentum,
                 "probe_box": probe_box,

@@ -49,7 +49,7 @@ def exit_wave_update(
     padded : when h, w < N, the (B, N, N) frame whose top-left (h, w) block holds psi and whose
         rest is zero: the exit wave of a probe confined to a box. The modulus constraint commutes
         with shifts, so placing the box at the frame's corner changes nothing.
-    Returns (psi' - psi on the box (B, h, w), squared amplitude residual sum (|Psi| - A)^2 per
+    Returns (psi' - psi on the box (B, h, w), a strided view when padded; squared amplitude residual sum (|Psi| - A)^2 per
     pattern (B,)). sgn is one fused kernel (faster than abs + divide), and the residual is
     ||psi' - psi||^2 over the whole frame by Parseval (F is unitary), so |Psi| is never formed.
     """
@@ -60,9 +60,10 @@ def exit_wave_update(
     h, w = psi.shape[-2:]
     new = unshifted_back_propagate(unshifted_far_field(padded).sgn_().mul_(amplitude))
     # One contiguous pass over the frame gives psi' - psi everywhere (psi is zero outside the box)
-    # and its norm; the box is then copied out (strided norms of the frame's rim are ~3x slower).
+    # and its norm (strided norms of the frame's rim are ~3x slower); the box is returned as a
+    # view, which the caller's next product makes contiguous.
     new.sub_(padded)
-    return new[:, :h, :w].contiguous(), _squared_norms(new)
+    return new[:, :h, :w], _squared_norms(new)
 
 
 def _squared_norms(x: torch.Tensor) -> torch.Tensor:
@@ -126,7 +127,7 @@ def pie_step(
 
     # conj(P_b) (psi' - psi), Eq. (6) numerator; a broadcast (N, N) conjugate multiplies ~1.5x
     # faster than an expanded one.
-    update = dpsi.mul_(geom.crop(probe).conj() if probes.stride(0) == 0 else probes.conj())
+    update = dpsi * (geom.crop(probe).conj() if probes.stride(0) == 0 else probes.conj())
     if alpha == 1:
         # ePIE's denominator is one number (memoised per batch while the probe is unchanged):
         # scatter the scaled update straight into the object.

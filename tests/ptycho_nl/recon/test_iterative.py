@@ -155,3 +155,11 @@ def test_round_mode_equals_probe_mode_on_whole_pixel_positions(scan):
         data, options=options.model_copy(update={"subpixel": "round"})
     )
     torch.testing.assert_close(round_mode.object, probe_mode.object)
+
+
+def test_lsqml_has_its_own_batch_defaults_unless_given():
+    assert (IterativeOptions().batch_size, IterativeOptions().order) == (128, "fixed")
+    lsqml = IterativeOptions(method="lsqml")
+    assert (lsqml.batch_size, lsqml.order) == (64, "sequential")
+    given = IterativeOptions(method="lsqml", batch_size=16, order="compact")
+    assert (given.batch_size, given.order) == (16, "compact")
