@@ -54,6 +54,14 @@ def reconstruct_command(
             "whole pixels (fastest with --update-probe).",
         ),
     ] = "probe",
+    subpixel_steps: Annotated[
+        int | None,
+        typer.Option(
+            "--subpixel-steps",
+            help="Round sub-pixel shifts to 1/STEPS px so positions share shifted probes "
+            "(0 = exact; default: 4 with --update-probe, exact otherwise).",
+        ),
+    ] = None,
     momentum: Annotated[
         float, typer.Option("--momentum", help="Object momentum per pass (mPIE); 0 = off.")
     ] = 0.8,
@@ -109,6 +117,7 @@ def reconstruct_command(
                 "update_probe": update_probe,
                 **({} if order is None else {"order": order}),
                 "subpixel": subpixel,
+                "subpixel_steps": subpixel_steps,
                 "momentum": momentum,
                 "probe_box": probe_box,
                 "seed": seed,

@@ -13,6 +13,9 @@ c integer):
               gather / scatter needs no FFT at all. Shifted probes are cached while P is fixed.
     "round" : positions rounded to whole pixels (as PtyLab does): cheapest, up to 0.5 px of
               model error.
+With `subpixel_steps` = Q > 0 the "probe" mode rounds f to multiples of 1/Q px (error <= 1/(2Q)
+px): positions then share at most Q^2 shift classes, so a changing probe costs one FFT per class
+present instead of one per position, in the forward shift and in the probe gradient alike.
 S_s is `physics.fourier_shift` (out(r) = in(r - s)), unitary with adjoint S_{-s}.
 """
 
@@ -53,6 +56,7 @@ class ScanGeometry:
         *,
         subpixel: Literal["object", "probe", "round"] = "probe",
         box: tuple[int, int, int, int] | None = None,
+        subpixel_steps: int = 0,
         memo_budget_bytes: int = 64 * 2**20,
     ):
         physics.check_positions_inside(positions, n, shape)
@@ -67,9 +71,13 @@ class ScanGeometry:
             )
         self.box, self.h, self.w = (r0, c0, h, w), h, w
         self.boxed = (h, w) != (n, n)
-        if subpixel == "round":
-            # Whole-pixel positions (PtyLab's convention): no sub-pixel work at all.
-            positions = torch.round(positions.to(torch.float64) - n / 2) + n / 2
+        steps = 1 if subpixel == "round" else subpixel_steps if subpixel == "probe" else 0
+        if steps > 0:
+            # "round": whole-pixel positions (PtyLab's convention), no sub-pixel work at all;
+            # otherwise sub-pixel parts on a 1/steps grid, shared by many positions.
+            top_left = positions.to(torch.float64) - n / 2
+            positions = torch.round(top_left * steps) / steps + n / 2
+            physics.check_positions_inside(positions, n, shape)
         corner, frac = physics.split_positions(positions, n)
         self.n, self.shape, self.subpixel = n, tuple(shape), subpixel
         # Integer top-left corners of the box's object window (n, 2) long.
@@ -81,11 +89,18 @@ class ScanGeometry:
         self._window = (rows[:, None] * shape[1] + cols[None, :]).reshape(-1).to(torch.int32)
         self._frames: dict[tuple, torch.Tensor] = {}
         self.has_frac = bool((frac != 0).any())
+        # Shift classes: positions with equal sub-pixel parts share one ramp (and one shifted
+        # probe). Exact mode: one class per position.
+        if steps > 0:
+            frac, self.shift_class = torch.unique(frac, dim=0, return_inverse=True)
+        else:
+            self.shift_class = torch.arange(len(frac), device=device)
+        self.classes_shared = steps > 0
         k = torch.fft.fftfreq(n, device=device, dtype=torch.float64)
-        # ramp_b(k) = exp(+2 pi i k . f_b): multiplying fft2 by it applies S_{-f_b}.
+        # ramp_c(k) = exp(+2 pi i k . f_c): multiplying fft2 by it applies S_{-f_c}.
         ry = torch.exp(2j * math.pi * k[None, :] * frac[:, 0:1])
         rx = torch.exp(2j * math.pi * k[None, :] * frac[:, 1:2])
-        self.ramp = (ry[:, :, None] * rx[:, None, :]).to(torch.complex64)  # (n, N, N)
+        self.ramp = (ry[:, :, None] * rx[:, None, :]).to(torch.complex64)  # (classes, N, N)
         self._cache = torch.empty(0)
         self._cache_key: tuple[int, int] | None = None
         self._intensity = torch.empty(0)  # |cached shifted probes|^2 (n, N, N) float32
@@ -113,8 +128,12 @@ class ScanGeometry:
             self._frames[key] = torch.zeros(batch, self.n, self.n, dtype=dtype, device=device)
         return self._frames[key]
 
+    def _ramps(self, idx: torch.Tensor) -> torch.Tensor:
+        """The batch's Fourier ramps (B, N, N)."""
+        return self.ramp.index_select(0, self.shift_class.index_select(0, idx))
+
     def _shift(self, images: torch.Tensor, idx: torch.Tensor, *, adjoint: bool) -> torch.Tensor:
-        ramp = self.ramp.index_select(0, idx)
+        ramp = self._ramps(idx)
         ramp = ramp.conj() if adjoint else ramp
         return torch.fft.ifft2(torch.fft.fft2(images, dim=FFT_DIMS) * ramp, dim=FFT_DIMS)
 
@@ -217,17 +236,19 @@ class ScanGeometry:
             return self.crop(probe).expand(len(idx), self.h, self.w)
         # The solver keeps one probe tensor and updates it in place (which bumps _version).
         key = (id(probe), probe._version)
+        classes = self.shift_class.index_select(0, idx)
         if key == self._cache_key:
-            return self._cache.index_select(0, idx)
+            return self._cache.index_select(0, classes)
         spectrum = torch.fft.fft2(probe, dim=FFT_DIMS)
-        if key == self._last_key:
-            # The probe stayed fixed since the last call: shift it for every position once.
+        if key == self._last_key or self.classes_shared:
+            # The probe stayed fixed since the last call, or classes are few: shift it once per
+            # class (every position in exact mode).
             shifted = torch.fft.ifft2(spectrum * self.ramp.conj(), dim=FFT_DIMS)
             self._cache = self.crop(shifted).contiguous() if self.boxed else shifted
             self._cache_key = key
-            return self._cache.index_select(0, idx)
+            return self._cache.index_select(0, classes)
         self._last_key = key
-        shifted = torch.fft.ifft2(spectrum * self.ramp.index_select(0, idx).conj(), dim=FFT_DIMS)
+        shifted = torch.fft.ifft2(spectrum * self._ramps(idx).conj(), dim=FFT_DIMS)
         return self.crop(shifted)
 
     def probe_intensity(
@@ -243,7 +264,7 @@ class ScanGeometry:
         if key == self._cache_key:
             if key != self._intensity_key:
                 self._intensity, self._intensity_key = physics.intensity(self._cache), key
-            return self._intensity.index_select(0, idx)
+            return self._intensity.index_select(0, self.shift_class.index_select(0, idx))
         return physics.intensity(probes)
 
     def shift_like_probe(self, image: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
@@ -252,8 +273,7 @@ class ScanGeometry:
             return self.crop(image).expand(len(idx), self.h, self.w)
         return self.crop(
             torch.fft.ifft2(
-                torch.fft.fft2(image, dim=FFT_DIMS) * self.ramp.index_select(0, idx).conj(),
-                dim=FFT_DIMS,
+                torch.fft.fft2(image, dim=FFT_DIMS) * self._ramps(idx).conj(), dim=FFT_DIMS
             )
         )
 
@@ -269,13 +289,20 @@ class ScanGeometry:
 
     def probe_adjoint(self, values: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
         """Adjoint of `probes` summed over the batch: (B, h, w) -> (N, N)."""
+        ramps = None
+        if self.classes_shared and self.has_frac:
+            # sum_b S_{-f_b} v_b = sum_c S_{-f_c} (sum_{b in c} v_b): one FFT per class.
+            classes = self.shift_class.index_select(0, idx)
+            summed = values.new_zeros(len(self.ramp), *values.shape[1:])
+            values, ramps = summed.index_add_(0, classes, values), self.ramp
         if self.boxed:
             padded = values.new_zeros(len(values), self.n, self.n)
             self.crop(padded).copy_(values)
             values = padded
         if self.subpixel == "object" or not self.has_frac:
             return values.sum(0)
-        spectrum = (torch.fft.fft2(values, dim=FFT_DIMS) * self.ramp.index_select(0, idx)).sum(0)
+        ramps = self._ramps(idx) if ramps is None else ramps
+        spectrum = (torch.fft.fft2(values, dim=FFT_DIMS) * ramps).sum(0)
         return torch.fft.ifft2(spectrum, dim=FFT_DIMS)
 
 

@@ -167,3 +167,29 @@ def test_support_box_bounds_the_probe_and_widens_by_the_margin():
     assert support_box(probe, margin=4) == (6, 8, 18, 21)
     assert support_box(probe, margin=20) == (0, 0, 32, 32)  # clipped to the frame
     assert support_box(torch.zeros(8, 8)) == (0, 0, 8, 8)
+
+
+def test_shift_classes_equal_exact_shifts_of_the_quantised_positions():
+    data = make_scan()
+    positions = torch.from_numpy(data.positions)
+    geom = ScanGeometry(positions, 32, (72, 72), subpixel_steps=4)
+    quantised = torch.round((positions - 16) * 4) / 4 + 16
+    exact = ScanGeometry(quantised, 32, (72, 72))
+    assert geom.classes_shared and len(geom.ramp) <= 16 < len(positions)
+    assert float((quantised - positions).abs().max()) <= 0.125 + 1e-12
+    gen = torch.Generator().manual_seed(7)
+    idx = torch.arange(1, len(positions), 2)
+    obj = torch.randn(72, 72, dtype=torch.complex64, generator=gen)
+    probe = torch.randn(32, 32, dtype=torch.complex64, generator=gen)
+    torch.testing.assert_close(geom.object_patches(obj, idx), exact.object_patches(obj, idx))
+    torch.testing.assert_close(geom.probes(probe, idx), exact.shift_like_probe(probe, idx))
+    torch.testing.assert_close(
+        geom.shift_like_probe(probe, idx), exact.shift_like_probe(probe, idx)
+    )
+    # The per-class adjoint (class sums first, one FFT per class) is the exact adjoint.
+    y = torch.randn(len(idx), 32, 32, dtype=torch.complex64, generator=gen)
+    torch.testing.assert_close(
+        geom.probe_adjoint(y, idx), exact.probe_adjoint(y, idx), rtol=1e-4, atol=1e-4
+    )
+    lhs = _dot(geom.shift_like_probe(probe, idx), y)
+    assert lhs == pytest.approx(_dot(probe, geom.probe_adjoint(y, idx)), rel=1e-4)
