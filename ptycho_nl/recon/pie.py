@@ -10,10 +10,13 @@ The batched form sums the positions' updates with the adjoint of patch extractio
 illuminations the same way, so overlapping positions in one batch share the denominator instead
 of overshooting.
 
-Speed (R1, 484 positions of 64 x 64, B = 64, CPU): per step one forward and one inverse batched
-FFT; the modulus constraint is applied as F^-1[A sgn(F psi)] - psi (no |Psi|), |P_b|^2 is
-cached while the probe is fixed, and ePIE's scalar denominator lets the update be scattered
-straight into the object. `benchmarks/bench_iterative.py` measures it against PtyLab.
+Speed (R1, 484 positions of 64 x 64, B = 128, 2 CPU threads): per step one forward and one
+inverse batched FFT (60-70% of a known-probe iteration); the modulus constraint is applied as
+F^-1[A sgn(F psi)] - psi (no |Psi|); real-space work runs on the probe's support box only; the
+batch's illumination preconditioner is memoised while the probe is (nearly) unchanged; ePIE's
+scalar denominator lets the update be scattered straight into the object.
+`benchmarks/bench_iterative.py` measures it against PtyLab (5.7-6.7x per iteration with a known
+probe, 5.1x refining it on whole-pixel positions).
 """
 
 from __future__ import annotations
@@ -49,8 +52,8 @@ def exit_wave_update(
     padded : when h, w < N, the (B, N, N) frame whose top-left (h, w) block holds psi and whose
         rest is zero: the exit wave of a probe confined to a box. The modulus constraint commutes
         with shifts, so placing the box at the frame's corner changes nothing.
-    Returns (psi' - psi on the box (B, h, w), a strided view when padded; squared amplitude residual sum (|Psi| - A)^2 per
-    pattern (B,)). sgn is one fused kernel (faster than abs + divide), and the residual is
+    Returns (psi' - psi on the box (B, h, w), a strided view when padded; squared amplitude
+    residual sum (|Psi| - A)^2 per pattern (B,)). sgn is one fused kernel (faster than abs + divide), and the residual is
     ||psi' - psi||^2 over the whole frame by Parseval (F is unitary), so |Psi| is never formed.
     """
     if padded is None:
