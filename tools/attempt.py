@@ -106,6 +106,14 @@ def known_item_ids(root: Path) -> set[str]:
     return ids
 
 
+def focus_slug(focus: str, words: int = 5, limit: int = 40) -> str | None:
+    """The default hub name: the focus's first words as a slug (a hub named for its work, not
+    "attempt-7"); None when the focus has no letters or digits."""
+    text = " ".join(re.findall(r"[A-Za-z0-9]+", focus)[:words])
+    slug = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:limit].strip("-")
+    return slug or None
+
+
 # -- start ----------------------------------------------------------------------------------
 def start(
     *, root: Path, item_id: str, focus: str, mode: Mode = "TDD", slug: str | None = None
@@ -126,7 +134,7 @@ def start(
     clean_slug = sanitize_slug(slug) if slug is not None else None
     with repo_lock(root):
         number = next_number(root, item_id)
-        chosen = clean_slug or f"attempt-{number}"
+        chosen = clean_slug or focus_slug(focus) or f"attempt-{number}"
         stamp = utc_stamp()
         hub = reports_dir(root, item_id) / stamp / chosen
         if hub.exists():  # same slug in the same second: keep both, numbered
@@ -684,6 +692,7 @@ __all__ = [
     "list_records",
     "render_summary",
     "run",
+    "focus_slug",
     "sanitize_slug",
     "show",
     "start",

@@ -102,7 +102,12 @@ def start_cmd(
         ModeChoice, typer.Option("--mode", help="Working mode; TDD requires RED before GREEN.")
     ] = ModeChoice.TDD,
     slug: Annotated[
-        str | None, typer.Option("--slug", help="Hub folder name ([a-z0-9-]); default attempt-<n>.")
+        str | None,
+        typer.Option(
+            "--slug",
+            help="Hub folder name (letters, digits, dashes); default: the focus's first five "
+            "words, e.g. 'fix-the-crlf-ledger-parser'.",
+        ),
     ] = None,
     as_json: JsonFlag = False,
 ) -> None:

@@ -92,7 +92,7 @@ class IterativeOptions(StrictModel):
             "subpixel 'probe': round sub-pixel shifts to multiples of 1/steps px (error <= "
             "1/(2 steps) px) so positions share shifted probes: a refined probe then costs one "
             "FFT per shift class instead of per position. 0 = exact shifts; None = 4 when the "
-            "probe is refined (on R1 blind: same NRMSE as exact to 4 digits, 30% faster), exact "
+            "probe is refined (on R1 blind: NRMSE within 0.0003 of exact, 30% faster), exact "
             "otherwise (a fixed probe's shifts are computed once anyway)."
         ),
     )

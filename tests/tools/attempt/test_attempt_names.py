@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tools.attempt import sanitize_slug
+from tools.attempt import focus_slug, sanitize_slug
 from tools.output import ToolError
 from tools.pytest_outcome import is_pytest_command
 
@@ -15,6 +15,22 @@ from tools.pytest_outcome import is_pytest_command
 )
 def test_slugs_are_lowered_to_a_safe_alphabet(text: str, slug: str):
     assert sanitize_slug(text) == slug
+
+
+@pytest.mark.parametrize(
+    ("focus", "slug"),
+    [
+        (
+            "ePIE speed: fixed partitions, memoised preconditioners",
+            "epie-speed-fixed-partitions-memoised",
+        ),
+        ("Fix ../../etc/passwd handling", "fix-etc-passwd-handling"),
+        ("a" * 80, "a" * 40),
+        ("!!! ???", None),
+    ],
+)
+def test_default_hub_names_come_from_the_focus(focus: str, slug: str | None):
+    assert focus_slug(focus) == slug
 
 
 @pytest.mark.parametrize("text", ["../../x", "a/b", "..", "a\\b", "!!!", ""])
