@@ -482,6 +482,12 @@ class Ledger:
     def append_attempt(self, item_id: str, entry: AttemptEntry) -> int:
         """Append `entry` to the item's `- Attempts History:` list; returns its line index."""
         item = self.find_unique(item_id)
+        if self.open_fence is not None and self.open_fence < item.end:
+            # The rest of this item is inside the code block: its list can't be edited safely.
+            raise ToolError(
+                f"{self._name()}:{self.open_fence + 1}: code fence is never closed; close it "
+                f"before editing [{item_id}]"
+            )
         history = item.get("Attempts History")
         if history is None:
             last = item.end - 1

@@ -132,3 +132,21 @@ def test_append_attempt_only_inserts(text):
     assert any("Attempt #99 — prop" in row for row in new)
     reparsed = Ledger(ledger.text())
     assert 99 in [a.number for a in reparsed.items[-1].attempts]
+
+
+def test_append_attempt_refuses_an_item_that_holds_an_unclosed_fence():
+    # Found by the property test above: the entry would have gone in just before the fence, but
+    # everything after the fence in that item is already invisible to the parser.
+    text = "## [A-1] \n- Attempts History:\n```\n"
+    ledger = Ledger(text)
+    entry = AttemptEntry(
+        timestamp="2026-01-01T00:00:00Z",
+        number=1,
+        focus="f",
+        result="partial",
+        artifacts="plans/active/x",
+        next="n",
+    )
+    with pytest.raises(ToolError, match=r":3: code fence is never closed"):
+        ledger.append_attempt("A-1", entry)
+    assert ledger.text() == text
