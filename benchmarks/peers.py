@@ -1,4 +1,5 @@
-"""Peer solvers on the identical R1 data (optional `bench` extra): PtyLab 0.3.7's ePIE.
+"""Peer solvers on the identical R1 data (optional `bench` extra): PtyLab 0.3.7's ePIE and
+pty-chi 2.2's LSQML.
 
 PtyLab reads an HDF5 file in metres. Geometry chosen so its object pixel is dxo = 1 um and its
 patch corners equal ours: dxo = wavelength zo / (Nd dxd), corner = round(encoder / dxo) + No // 2
@@ -73,3 +74,79 @@ def run_ptylab_epie(data, initial_probe, *, iterations, blind, workdir: Path):
     seconds = (time.perf_counter() - start) / iterations
     obj = np.asarray(rec.object).reshape(-1, 256, 256)[0]
     return obj, seconds
+
+
+def _torchvision_stub() -> None:
+    """pty-chi imports torchvision for one Gaussian-blur helper that only draws random initial
+    images (we pass initial images). PyPI's torchvision does not import beside the local CPU
+    torch, so when it is missing a stub stands in whose GaussianBlur refuses to run."""
+    import importlib.util
+    import sys
+    import types
+
+    if "torchvision" in sys.modules or importlib.util.find_spec("torchvision") is not None:
+        return
+
+    class GaussianBlur:
+        def __init__(self, *args, **kwargs):
+            raise RuntimeError("torchvision is not installed (stub): GaussianBlur unavailable")
+
+    transforms = types.ModuleType("torchvision.transforms")
+    transforms.GaussianBlur = GaussianBlur
+    package = types.ModuleType("torchvision")
+    package.transforms = transforms
+    sys.modules["torchvision"] = package
+    sys.modules["torchvision.transforms"] = transforms
+
+
+def ptychi_available() -> bool:
+    try:
+        _torchvision_stub()
+        import ptychi.api  # noqa: F401
+    except Exception:  # noqa: BLE001 - any import failure means the peer cannot run
+        return False
+    return True
+
+
+def run_ptychi_lsqml(data, initial_probe, *, iterations, blind, batch_size=64):
+    """pty-chi LSQML (batch 64, as in BENCHMARKS.md) -> (object (256, 256), s / iteration).
+    Positions are patch centres in object pixels with the position origin at pixel (0, 0)."""
+    import logging
+    import warnings
+
+    import torch
+
+    _torchvision_stub()
+    import ptychi.api as api
+    from ptychi.api.task import PtychographyTask
+
+    logging.disable(logging.WARNING)
+    options = api.LSQMLOptions()
+    options.data_options.data = torch.from_numpy(np.asarray(data.diffraction, np.float32) ** 2)
+    options.object_options.initial_guess = torch.ones((1, 256, 256), dtype=torch.complex64)
+    options.object_options.determine_position_origin_coords_by = (
+        api.enums.ObjectPosOriginCoordsMethods.SPECIFIED
+    )
+    options.object_options.position_origin_coords = np.array([0.0, 0.0])
+    options.probe_options.initial_guess = torch.from_numpy(np.asarray(initial_probe))[None, None]
+    options.probe_options.optimizable = blind
+    options.probe_position_options.optimizable = False
+    options.reconstructor_options.batch_size = batch_size
+    options.reconstructor_options.num_epochs = iterations
+    options.reconstructor_options.default_device = api.enums.Devices.CPU
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        task = PtychographyTask(
+            options,
+            probe_position_y_px=torch.from_numpy(data.positions[:, 0].copy()),
+            probe_position_x_px=torch.from_numpy(data.positions[:, 1].copy()),
+        )
+        start = time.perf_counter()
+        with (
+            open(os.devnull, "w") as sink,
+            contextlib.redirect_stderr(sink),
+            contextlib.redirect_stdout(sink),
+        ):
+            task.run()
+        seconds = (time.perf_counter() - start) / iterations
+    return task.get_data_to_cpu("object", as_numpy=True)[0], seconds
