@@ -22,6 +22,7 @@ S_s is `physics.fourier_shift` (out(r) = in(r - s)), unitary with adjoint S_{-s}
 from __future__ import annotations
 
 import math
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
@@ -43,6 +44,9 @@ class _BatchMemo:
     value: object = None  # see `ScanGeometry.memoised`
     key: object = None
     probe: torch.Tensor | None = None  # the probe `value` was computed with
+    probe_ref: Callable[[], object] | None = None  # weak reference to the probe tensor itself
+    probe_version: int = -1  # its _version then
+    probe_peak: float = 0.0  # max |P| of `probe`
 
 
 class ScanGeometry:
@@ -187,16 +191,25 @@ class ScanGeometry:
             self._memo_bytes += value.numel() * value.element_size()
         memo.value, memo.key = value, key
         memo.probe = None if probe is None else probe.clone()
+        memo.probe_ref = None if probe is None else weakref.ref(probe)
+        memo.probe_version = -1 if probe is None else probe._version
+        memo.probe_peak = 0.0 if probe is None else float(probe.abs().max())
         return value
 
     @staticmethod
     def _still_valid(memo: _BatchMemo, probe: torch.Tensor | None, tolerance: float) -> bool:
         if probe is None or memo.probe is None:
             return probe is None and memo.probe is None
+        if (
+            memo.probe_ref is not None
+            and memo.probe_ref() is probe
+            and (memo.probe_version == probe._version)
+        ):
+            return True  # the very tensor, not modified in place since: no comparison needed
         if tolerance <= 0:
             return torch.equal(probe, memo.probe)
         change = float((probe - memo.probe).abs().max())
-        return change <= tolerance * float(memo.probe.abs().max())
+        return change <= tolerance * memo.probe_peak
 
     def add(
         self, canvas: torch.Tensor, values: torch.Tensor, idx: torch.Tensor, alpha: float = 1.0

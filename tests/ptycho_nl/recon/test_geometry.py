@@ -112,7 +112,12 @@ def test_memoised_values_follow_the_batch_and_the_probe():
     assert geom.memoised(a, "other", compute("a4"), probe=nudged * 1.05, tolerance=0.02) == 5
     a.add_(0)  # an in-place change of the index tensor invalidates its memo
     assert geom.memoised(a, "other", compute("a5"), probe=nudged * 1.05, tolerance=0.02) == 6
-    assert calls == ["a", "b", "a2", "a3", "a4", "a5"]
+    same = nudged * 1.2
+    assert geom.memoised(a, "other", compute("a6"), probe=same, tolerance=0.02) == 7
+    assert geom.memoised(a, "other", compute("x"), probe=same, tolerance=0.02) == 7
+    same.mul_(1.5)  # the same tensor changed in place: compared again, and recomputed
+    assert geom.memoised(a, "other", compute("a7"), probe=same, tolerance=0.02) == 8
+    assert calls == ["a", "b", "a2", "a3", "a4", "a5", "a6", "a7"]
 
 
 BOX = (5, 7, 20, 18)  # (r0, c0, h, w) inside the 32 x 32 frame
