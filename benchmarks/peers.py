@@ -63,17 +63,22 @@ def run_ptylab_epie(data, initial_probe, *, iterations, blind, workdir: Path):
     engine.betaObject = 0.25
     engine.betaProbe = 0.25 if blind else 0.0
     params.probeUpdateStart = 1 if blind else iterations + 10
-    start = time.perf_counter()
-    # PtyLab prints a tqdm bar and log lines; keep the benchmark table readable.
+    seconds = _timed_quietly(engine.reconstruct) / iterations
+    obj = np.asarray(rec.object).reshape(-1, 256, 256)[0]
+    return obj, seconds
+
+
+def _timed_quietly(run) -> float:
+    """Seconds `run()` takes with stdout and stderr discarded: the peers print progress bars and
+    log lines, which would break the benchmark's table."""
     with (
         open(os.devnull, "w") as sink,
         contextlib.redirect_stderr(sink),
         contextlib.redirect_stdout(sink),
     ):
-        engine.reconstruct()
-    seconds = (time.perf_counter() - start) / iterations
-    obj = np.asarray(rec.object).reshape(-1, 256, 256)[0]
-    return obj, seconds
+        start = time.perf_counter()
+        run()
+        return time.perf_counter() - start
 
 
 def _torchvision_stub() -> None:
@@ -141,12 +146,5 @@ def run_ptychi_lsqml(data, initial_probe, *, iterations, blind, batch_size=64):
             probe_position_y_px=torch.from_numpy(data.positions[:, 0].copy()),
             probe_position_x_px=torch.from_numpy(data.positions[:, 1].copy()),
         )
-        start = time.perf_counter()
-        with (
-            open(os.devnull, "w") as sink,
-            contextlib.redirect_stderr(sink),
-            contextlib.redirect_stdout(sink),
-        ):
-            task.run()
-        seconds = (time.perf_counter() - start) / iterations
+        seconds = _timed_quietly(task.run) / iterations
     return task.get_data_to_cpu("object", as_numpy=True)[0], seconds

@@ -100,14 +100,7 @@ def test_append_attempt_only_inserts(text):
     item = ledger.items[-1]
     before = ledger.text()
     duplicated = [i.item_id for i in ledger.items].count(item.item_id) > 1
-    entry = AttemptEntry(
-        timestamp="2026-01-01T00:00:00Z",
-        number=99,
-        focus="prop",
-        result="partial",
-        artifacts="plans/active/x",
-        next="n",
-    )
+    entry = _entry(99)
     if duplicated:
         with pytest.raises(ToolError, match="merge them before editing"):
             ledger.append_attempt(item.item_id, entry)
@@ -139,14 +132,17 @@ def test_append_attempt_refuses_an_item_that_holds_an_unclosed_fence():
     # everything after the fence in that item is already invisible to the parser.
     text = "## [A-1] \n- Attempts History:\n```\n"
     ledger = Ledger(text)
-    entry = AttemptEntry(
+    with pytest.raises(ToolError, match=r":3: code fence is never closed"):
+        ledger.append_attempt("A-1", _entry(1))
+    assert ledger.text() == text
+
+
+def _entry(number: int) -> AttemptEntry:
+    return AttemptEntry(
         timestamp="2026-01-01T00:00:00Z",
-        number=1,
-        focus="f",
+        number=number,
+        focus="prop",
         result="partial",
         artifacts="plans/active/x",
         next="n",
     )
-    with pytest.raises(ToolError, match=r":3: code fence is never closed"):
-        ledger.append_attempt("A-1", entry)
-    assert ledger.text() == text
