@@ -11,6 +11,7 @@ never served stale; a cache whose manifest exists was validated when it was writ
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ from pydantic import BaseModel
 
 from ptycho_nl.data.grouping import group_neighbours
 from ptycho_nl.data.hdf5 import load_hdf5
-from ptycho_nl.data.npz import data_to_arrays, load_npz
+from ptycho_nl.data.npz import arrays_to_data, data_to_arrays, load_npz
 from ptycho_nl.data.types import PtychoData
 from ptycho_nl.errors import ContractError
 from ptycho_nl.io_utils import atomic_write, atomic_write_json, sha256_file
@@ -144,18 +145,13 @@ class MemmapDatasetBridge:
             key: np.load(self.cache_dir / entry.file, mmap_mode="r", allow_pickle=False)
             for key, entry in manifest.arrays.items()
         }
-        self.data = PtychoData(
-            diffraction=maps["diffraction"],
-            probe=maps["probeGuess"],
-            xcoords=maps["xcoords"],
-            ycoords=maps["ycoords"],
-            object=maps.get("objectGuess"),
-            patches=maps.get("Y"),
-            scan_index=maps.get("scan_index"),
+        # The contract's key -> field mapping lives in arrays_to_data; the cache keeps the
+        # scalars in its manifest rather than as arrays.
+        self.data = dataclasses.replace(
+            arrays_to_data(maps, str(self.path)),
             intensity_scale=manifest.intensity_scale,
             dose=manifest.dose,
             metadata=manifest.metadata,
-            source=str(self.path),
         )
         self.probe = torch.from_numpy(np.array(maps["probeGuess"], dtype=np.complex64))
         scale = manifest.intensity_scale
