@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import pytest
+from train_runs import train_args
 
 
 @pytest.mark.slow
@@ -22,13 +23,7 @@ def test_torchrun_two_gloo_processes(tiny_npz, tiny_config, tmp_path):
             "--nproc_per_node=2",
             "-m",
             "ptycho_nl.train",
-            "--config",
-            str(config),
-            "--data",
-            str(tiny_npz),
-            "--out",
-            str(run),
-            "--no-progress",
+            *train_args(config, tiny_npz, run),
         ],
         capture_output=True,
         text=True,

@@ -10,6 +10,7 @@ import subprocess
 import sys
 
 import pytest
+from train_runs import summary_line, train_args
 from typer.testing import CliRunner
 
 from ptycho_nl.cli import app
@@ -26,23 +27,9 @@ def config_file(tmp_path, tiny_config):
     return path
 
 
-def summary_line(stdout: str) -> dict:
-    lines = [line for line in stdout.splitlines() if line.strip()]
-    return json.loads(lines[-1])
-
-
 def test_train_command_completes_and_prints_the_job_summary(config_file, tiny_npz, tmp_path):
     run = tmp_path / "run"
-    argv = [
-        "train",
-        "--config",
-        str(config_file),
-        "--data",
-        str(tiny_npz),
-        "--out",
-        str(run),
-        "--no-progress",
-    ]
+    argv = ["train", *train_args(config_file, tiny_npz, run)]
     result = runner.invoke(app, argv)
     assert result.exit_code == 0, result.output
     summary = summary_line(result.stdout)
@@ -110,25 +97,14 @@ def test_help_documents_every_option():
 def test_python_dash_m_entry_point_runs_a_real_job(config_file, tiny_npz, tmp_path):
     run = tmp_path / "run"
     proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "ptycho_nl.train",
-            "--config",
-            str(config_file),
-            "--data",
-            str(tiny_npz),
-            "--out",
-            str(run),
-            "--no-progress",
-        ],
+        [sys.executable, "-m", "ptycho_nl.train", *train_args(config_file, tiny_npz, run)],
         capture_output=True,
         text=True,
         timeout=120,
         env=ONE_THREAD,
     )
     assert proc.returncode == 0, proc.stderr
-    summary = json.loads(proc.stdout.strip().splitlines()[-1])
+    summary = summary_line(proc.stdout)
     assert summary["status"] == "completed"
     assert summary["bundle_sha256"] == sha256_file(run / summary["bundle_path"])
 
