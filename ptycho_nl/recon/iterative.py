@@ -169,21 +169,18 @@ class _MiniBatches:
     def __init__(self, amplitude: torch.Tensor, options: IterativeOptions, positions: np.ndarray):
         self.gen = torch.Generator().manual_seed(options.seed)
         self.size = options.batch_size
-        n = len(amplitude)
         self.device = amplitude.device
-        self.amplitude: torch.Tensor | None = None
+        self.amplitude, self.fixed = amplitude, None
         if options.order == "sequential":
-            self.amplitude, self.fixed = amplitude, None
             return
         order = (
             torch.from_numpy(_z_order(positions))
             if options.order == "compact"
-            else torch.randperm(n, generator=self.gen)
+            else torch.randperm(len(amplitude), generator=self.gen)
         )
-        self.fixed = [
-            (chunk.to(self.device), amplitude.index_select(0, chunk.to(self.device)))
-            for chunk in order.split(self.size)
-        ]
+        chunks = [chunk.to(self.device) for chunk in order.split(self.size)]
+        self.fixed = [(idx, amplitude.index_select(0, idx)) for idx in chunks]
+        self.amplitude = None  # each batch holds its own contiguous copy
 
     def epoch(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
         if self.fixed is not None:
