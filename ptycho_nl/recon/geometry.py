@@ -49,6 +49,10 @@ class _BatchMemo:
     probe_peak: float = 0.0  # max |P| of `probe`
 
 
+def _nbytes(value: object) -> int:
+    return value.numel() * value.element_size() if isinstance(value, torch.Tensor) else 0
+
+
 class ScanGeometry:
     """Positions (n, 2) float64 (row, col) centres of N x N patches in an (H, W) object."""
 
@@ -107,7 +111,7 @@ class ScanGeometry:
         self.ramp = (ry[:, :, None] * rx[:, None, :]).to(torch.complex64)  # (classes, N, N)
         self._cache = torch.empty(0)
         self._cache_key: tuple[int, int] | None = None
-        self._intensity = torch.empty(0)  # |cached shifted probes|^2 (n, N, N) float32
+        self._intensity = torch.empty(0)  # |cached shifted probes|^2 (classes, h, w) float32
         self._intensity_key: tuple[int, int] | None = None
         self._last_key: tuple[int, int] | None = None
         # Per-batch memo keyed by the identity of the batch's index tensor: solvers that reuse
@@ -187,8 +191,7 @@ class ScanGeometry:
         if memo.key == key and self._still_valid(memo, probe, tolerance):
             return memo.value
         value = compute()
-        if isinstance(value, torch.Tensor):
-            self._memo_bytes += value.numel() * value.element_size()
+        self._memo_bytes += _nbytes(value) - _nbytes(memo.value)  # the old value is released
         memo.value, memo.key = value, key
         memo.probe = None if probe is None else probe.clone()
         memo.probe_ref = None if probe is None else weakref.ref(probe)
