@@ -22,8 +22,26 @@ def sha256_file(path: str | Path) -> str:
     return digest.hexdigest()
 
 
+def _umask() -> int:
+    """The process umask. Linux reports it in /proc; elsewhere os.umask can only be read by
+    setting it, so it is written straight back (a brief window other threads could see)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write(path: str | Path, writer: Callable[[Path], None]) -> Path:
-    """Call `writer(tmp_path)` then rename the temp file over `path` (same directory, same fs)."""
+    """Call `writer(tmp_path)` then rename the temp file over `path` (same directory, same fs).
+
+    The file gets the mode of a plain `open(path, "w")`, 0666 less the umask: mkstemp's private
+    0600 would make manifests and records unreadable to the rest of a lab group."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -31,6 +49,7 @@ def atomic_write(path: str | Path, writer: Callable[[Path], None]) -> Path:
     tmp_path = Path(tmp)
     try:
         writer(tmp_path)
+        os.chmod(tmp_path, 0o666 & ~_umask())
         os.replace(tmp_path, path)
     except BaseException:
         tmp_path.unlink(missing_ok=True)
