@@ -4,7 +4,7 @@ the time rPIE needs to reach the same phase SSIM, same data, same process, 2 thr
 With --bundle BUNDLE.zip (a network trained elsewhere, patch size 64) the target SSIM is that
 network's own score on R1. Without one, an untrained `supervised` network of the standard size
 is timed (inference cost does not depend on the weights) and the target is --target-ssim
-(default 0.56: the best network phase SSIM in BENCHMARKS.md, R1-net, dose 1e4).
+(default 0.56: the best network phase SSIM of scenario R1-net at dose 1e4, docs/performance.md).
 
     OMP_NUM_THREADS=2 python benchmarks/bench_inference.py [--bundle B.zip] [--dose 1e4]
 """

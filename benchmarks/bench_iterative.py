@@ -7,7 +7,7 @@ R1-known: probe fixed to the truth. R1-blind: probe starts as a flat-phase disk 
 and is refined. Each solver runs --repeats times for --iterations iterations, the runs of all
 solvers interleaved so a load change on the machine hits all alike; s/iter is the median over the
 runs of the whole run's time / iterations (so a blind run's fast-changing first passes count as
-much as the rest), 2 threads. Quality: the last run, scored as in BENCHMARKS.md (central 192x192,
+much as the rest), 2 threads. Quality: the last run, scored as docs/performance.md describes (central 192x192,
 sub-pixel registration, best complex scalar; NRMSE also with the phase ramp removed). After each
 variant, one line gives the time of the bare FFT round trip over all patterns (the floor any of
 our iterations pays) as a share of each of our solvers' s/iter. Our solvers use IterativeOptions'

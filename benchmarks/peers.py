@@ -114,7 +114,7 @@ def ptychi_available() -> bool:
 
 
 def run_ptychi_lsqml(data, initial_probe, *, iterations, blind, batch_size=64):
-    """pty-chi LSQML (batch 64, as in BENCHMARKS.md) -> (object (256, 256), s / iteration).
+    """pty-chi LSQML (batch 64, its reference setting in docs/performance.md) -> (object (256, 256), s / iteration).
     Positions are patch centres in object pixels with the position origin at pixel (0, 0)."""
     import logging
     import warnings

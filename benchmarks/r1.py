@@ -1,4 +1,4 @@
-"""Scenario R1 of /work/shared/BENCHMARKS.md, shared by the benchmarks.
+"""Scenario R1 (docs/performance.md, "Scenarios"), shared by the benchmarks.
 
 Object 256x256 (amplitude: scikit-image `camera` in [0.5, 1]; phase: `moon` in [-pi/2, pi/2]),
 probe 64x64 (32 px disk, Gaussian sigma 1.5, quadratic phase 0.6 pi at the edge), raster of

@@ -6,6 +6,7 @@ code that only reads must not copy them whole.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -47,6 +48,16 @@ class PtychoData:
     def positions(self) -> np.ndarray:
         """(n, 2) float64 (row, col) centres, the order `ptycho_nl.physics` uses."""
         return np.stack([self.ycoords, self.xcoords], axis=-1).astype(np.float64)
+
+    @property
+    def object_shape(self) -> tuple[int, int]:
+        """(H, W): the ground truth's shape when known, else the smallest frame holding every
+        patch (with one extra row and column for the sub-pixel part)."""
+        if self.object is not None:
+            return tuple(int(s) for s in self.object.shape[-2:])
+        half = self.patch_size / 2
+        rows, cols = np.asarray(self.ycoords), np.asarray(self.xcoords)
+        return (int(math.ceil(rows.max() + half)) + 1, int(math.ceil(cols.max() + half)) + 1)
 
     def subset(self, index: np.ndarray) -> PtychoData:
         """The patterns at `index` (object and probe shared)."""

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ptycho_nl.io_utils import sha256_file
 from ptycho_nl.recon.result import ReconRecord, save_recon
-from ptycho_nl.recon.stitch import illumination
+from ptycho_nl.recon.stitch import scan_coverage
 
 
 def reconstruct_iterative_to_dir(
@@ -22,7 +22,7 @@ def reconstruct_iterative_to_dir(
     data = load_npz(data_path)
     result = reconstruct_iterative(data, options=options, progress=progress)
     positions = torch.as_tensor(data.positions, dtype=torch.float64)
-    coverage = illumination(result.probe, positions, tuple(result.object.shape))
+    coverage = scan_coverage(result.probe, positions, tuple(result.object.shape))
     record = ReconRecord(
         method=options.method,
         iterations=options.iterations,

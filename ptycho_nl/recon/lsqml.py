@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import torch
 
-from ptycho_nl import physics
-from ptycho_nl.recon.geometry import ScanGeometry
-from ptycho_nl.recon.pie import illumination, unshifted_back_propagate, unshifted_far_field
+from ptycho_nl import operators
+from ptycho_nl.operators import ScanPlacement, back_propagate, far_field, intensity
+from ptycho_nl.recon.solver_cache import Batch, SolverCache
 
 EPS = 1e-8
 FLOOR = 1e-2  # relative floor on the modelled intensity
@@ -45,47 +45,50 @@ def _poisson_step(
 def lsqml_step(
     obj: torch.Tensor,
     probe: torch.Tensor,
-    geom: ScanGeometry,
-    idx: torch.Tensor,
-    amplitude: torch.Tensor,
+    scan: ScanPlacement,
+    batch: Batch,
+    cache: SolverCache,
     *,
     beta: float,
     update_probe: bool,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-    """Compute one LSQML update; the caller applies it.
+    """Compute one LSQML update; the caller applies it (and calls `cache.probe_changed()`).
 
-    obj : (H, W) complex64   probe : (N, N) complex64   idx : (B,) positions of this batch
-    amplitude : (B, N, N) float32 measured |Psi| in the unshifted FFT layout (see
-        `unshifted_far_field`) (sqrt of counts up to the global scale)
+    obj : (H, W) complex64   probe : (N, N) complex64   batch : positions `idx` (B,) and their
+        measured |Psi| (B, N, N) float32 in the unshifted FFT layout (`far_field(centred=False)`)
+        (sqrt of counts up to the global scale)
     beta : damping of the least-squares steps (1 = full step)
     Returns (object increment (H, W), residual (B,), probe increment (N, N) or None).
     """
-    patches = geom.object_patches(obj, idx)  # (B, N, N)
-    probes = geom.probes(probe, idx)  # (B, N, N)
-    farfield = unshifted_far_field(probes * patches)
-    model = physics.intensity(farfield)
+    idx, amplitude = batch.idx, batch.amplitude
+    patches = operators.object_patches(scan, obj, idx)  # (B, N, N)
+    probes = cache.probe_factor(probe, idx)  # (B, N, N)
+    farfield = far_field(operators.exit_wave(probes, patches), centred=False)
+    model = intensity(farfield)
     data = amplitude.square()
     residual = (model.sqrt() - amplitude).square().sum(dim=(-2, -1))
     # t = d / I - 1 (Eq. 13), with a floor on I so dark pixels stay bounded; t = 0 when d = I.
     floor = FLOOR * model.mean(dim=(-2, -1), keepdim=True)
     t = (data - model) / (model + floor)
     alpha_f = _poisson_step(model, data, t)  # (B,)
-    chi = unshifted_back_propagate(t * farfield) * alpha_f[:, None, None].to(farfield.dtype)
+    chi = back_propagate(t * farfield, centred=False) * alpha_f[:, None, None].to(farfield.dtype)
 
     # Update directions with the preconditioners of Eq. (25).
-    illum = illumination(geom, probes, idx, geom.probe_intensity(probe, idx, probes))
+    flat = cache.flat(batch)
+    illum = operators.illumination(scan, cache.probe_intensity(probe, idx, probes), idx, flat=flat)
     obj_precond = 1 / (illum + (DELTA * float(illum.max()) + EPS))
-    d_obj_dir = geom.object_adjoint(probes.conj() * chi, idx) * obj_precond
-    obj_term = probes * geom.object_patches(d_obj_dir, idx)  # P dO_b, (B, N, N)
+    back = operators.object_factor_adjoint(probes, chi)  # conj(P_b) chi_b
+    d_obj_dir = operators.object_adjoint(scan, back, idx, flat=flat) * obj_precond
+    obj_term = operators.exit_wave(probes, operators.object_patches(scan, d_obj_dir, idx))
 
     if update_probe:
-        o2 = physics.intensity(patches).sum(0)
-        grad_p = geom.probe_adjoint(patches.conj() * chi, idx)
+        o2 = intensity(patches).sum(0)
+        grad_p = operators.probe_factor_adjoint(scan, patches.conj() * chi, idx)
         d_probe_dir = grad_p / (o2 + DELTA * o2.max() + EPS)
-        probe_term = geom.shift_like_probe(d_probe_dir, idx) * patches  # dP O_b
+        probe_term = operators.exit_wave(operators.probe_factor(scan, d_probe_dir, idx), patches)
         # Per-position 2x2 normal equations of Eq. (22).
-        a11 = physics.intensity(obj_term).sum(dim=(-2, -1))
-        a22 = physics.intensity(probe_term).sum(dim=(-2, -1))
+        a11 = intensity(obj_term).sum(dim=(-2, -1))
+        a22 = intensity(probe_term).sum(dim=(-2, -1))
         a12 = (obj_term.conj() * probe_term).sum(dim=(-2, -1)).real
         b1 = (obj_term.conj() * chi).sum(dim=(-2, -1)).real
         b2 = (probe_term.conj() * chi).sum(dim=(-2, -1)).real
@@ -95,11 +98,13 @@ def lsqml_step(
         step_p = torch.where(ok, (a11 * b2 - a12 * b1) / (det + EPS), torch.zeros_like(b2))
     else:
         step_o = (obj_term.conj() * chi).sum(dim=(-2, -1)).real
-        step_o = step_o / (physics.intensity(obj_term).sum(dim=(-2, -1)) + EPS)  # Eq. (23)
+        step_o = step_o / (intensity(obj_term).sum(dim=(-2, -1)) + EPS)  # Eq. (23)
         step_p = None
     step_o = step_o.clamp(0, 1)
     # Eq. (24): each position contributes its own step-weighted update, averaged by illumination.
-    weighted = geom.object_adjoint(probes.conj() * chi * step_o[:, None, None].to(chi.dtype), idx)
+    weighted = operators.object_adjoint(
+        scan, back * step_o[:, None, None].to(chi.dtype), idx, flat=flat
+    )
     d_obj = weighted.mul_(obj_precond * beta)
     d_probe = None
     if update_probe:

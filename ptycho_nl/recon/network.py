@@ -56,7 +56,6 @@ def reconstruct_from_bundle(
     Raises BundleError when the bundle's patch size differs from the data's, ValueError when a
     position puts its patch outside the object.
     """
-    from ptycho_nl.recon.iterative import object_shape_for
 
     n = data.patch_size
     if int(bundle.patch_size) != n:
@@ -66,7 +65,7 @@ def reconstruct_from_bundle(
         )
     if chunk < 1:
         raise ValueError(f"chunk must be a positive number of patterns, got {chunk}")
-    shape = shape or object_shape_for(data)
+    shape = shape or data.object_shape
     start = time.perf_counter()
     patches = torch.empty((data.n_patterns, n, n), dtype=torch.complex64)
     for s in range(0, data.n_patterns, chunk):

@@ -7,7 +7,7 @@ predicted one by one each carry an unknown offset exp(i phi_b). With z_b = exp(i
 weighted overlap inner products H_ab = sum_x w_a w_b conj(z_a) z_b = exp(i (phi_b - phi_a)) A_ab,
 A_ab >= 0, so H = D A D^H with D = diag(exp(-i phi)) and the leading eigenvector of H is
 v_b = exp(-i phi_b) u_b with u > 0 (Perron). Multiplying each patch by v_b / |v_b| removes the
-offsets up to one global phase (BENCHMARKS.md, R1-net; the angular-synchronisation idea of
+offsets up to one global phase (docs/performance.md, R1-net; the angular-synchronisation idea of
 Singer, Appl. Comput. Harmon. Anal. 30, 20 (2011)).
 """
 

@@ -10,36 +10,22 @@ The batched form sums the positions' updates with the adjoint of patch extractio
 illuminations the same way, so overlapping positions in one batch share the denominator instead
 of overshooting.
 
-Speed (R1, 484 positions of 64 x 64, B = 128, 2 CPU threads): per step one forward and one
-inverse batched FFT (60-70% of a known-probe iteration); the modulus constraint is applied as
+Speed: per step one forward and one inverse batched FFT; the modulus constraint is applied as
 F^-1[A sgn(F psi)] - psi (no |Psi|); real-space work runs on the probe's support box only; the
 batch's illumination preconditioner is memoised while the probe is (nearly) unchanged; ePIE's
-scalar denominator lets the update be scattered straight into the object.
-`benchmarks/bench_iterative.py` measures it against PtyLab (5.7-6.7x per iteration with a known
-probe, 5.1x refining it on whole-pixel positions).
+scalar denominator lets the update be scattered straight into the object. Measured against
+PtyLab by `benchmarks/bench_iterative.py` (figures: docs/performance.md).
 """
 
 from __future__ import annotations
 
 import torch
 
-from ptycho_nl import physics
-from ptycho_nl.recon.geometry import ScanGeometry
+from ptycho_nl import operators
+from ptycho_nl.operators import ScanPlacement, back_propagate, far_field
+from ptycho_nl.recon.solver_cache import Batch, SolverCache
 
 EPS = 1e-8
-FFT_DIMS = (-2, -1)
-
-
-def unshifted_far_field(psi: torch.Tensor) -> torch.Tensor:
-    """`physics.far_field` without its fftshift: the modulus constraint is pointwise, so the
-    solvers compare with measured amplitudes ifftshift-ed once up front and skip two full copies
-    per step. psi : (B, N, N) complex -> (B, N, N) complex, zero frequency at [0, 0]."""
-    return torch.fft.fft2(psi, dim=FFT_DIMS, norm="ortho")
-
-
-def unshifted_back_propagate(farfield: torch.Tensor) -> torch.Tensor:
-    """Inverse (and adjoint) of `unshifted_far_field`."""
-    return torch.fft.ifft2(farfield, dim=FFT_DIMS, norm="ortho")
 
 
 def exit_wave_update(
@@ -48,7 +34,7 @@ def exit_wave_update(
     """Modulus constraint in real space: psi' - psi with psi' = F^-1[A sgn(F psi)].
 
     psi : (B, h, w) complex (not modified)   amplitude : (B, N, N) float (or complex with zero
-        imaginary part: no type promotion), unshifted layout
+        imaginary part: no type promotion), unshifted layout (`far_field(centred=False)`)
     padded : when h, w < N, the (B, N, N) frame whose top-left (h, w) block holds psi and whose
         rest is zero: the exit wave of a probe confined to a box. The modulus constraint commutes
         with shifts, so placing the box at the frame's corner changes nothing.
@@ -57,11 +43,11 @@ def exit_wave_update(
     ||psi' - psi||^2 over the whole frame by Parseval (F is unitary), so |Psi| is never formed.
     """
     if padded is None:
-        farfield = unshifted_far_field(psi)
-        dpsi = unshifted_back_propagate(farfield.sgn_().mul_(amplitude)).sub_(psi)
+        farfield = far_field(psi, centred=False)
+        dpsi = back_propagate(farfield.sgn_().mul_(amplitude), centred=False).sub_(psi)
         return dpsi, _squared_norms(dpsi)
     h, w = psi.shape[-2:]
-    new = unshifted_back_propagate(unshifted_far_field(padded).sgn_().mul_(amplitude))
+    new = back_propagate(far_field(padded, centred=False).sgn_().mul_(amplitude), centred=False)
     # One contiguous pass over the frame gives psi' - psi everywhere (psi is zero outside the box)
     # and its norm (strided norms of the frame's rim are ~3x slower); the box is returned as a
     # view, which the caller's next product makes contiguous.
@@ -76,24 +62,12 @@ def _squared_norms(x: torch.Tensor) -> torch.Tensor:
     ).square()
 
 
-def illumination(
-    geom: ScanGeometry,
-    probes: torch.Tensor,
-    idx: torch.Tensor,
-    intensity: torch.Tensor | None = None,
-) -> torch.Tensor:
-    """sum_b |P_b|^2 placed at the integer patch corners: (H, W) float32 (a preconditioner, so
-    the sub-pixel part is not needed here). `intensity` (B, N, N): |P_b|^2 when already known."""
-    canvas = torch.zeros(geom.shape, dtype=torch.float32, device=probes.device)
-    return geom.add(canvas, physics.intensity(probes) if intensity is None else intensity, idx)
-
-
 def pie_step(
     obj: torch.Tensor,
     probe: torch.Tensor,
-    geom: ScanGeometry,
-    idx: torch.Tensor,
-    amplitude: torch.Tensor,
+    scan: ScanPlacement,
+    batch: Batch,
+    cache: SolverCache,
     *,
     alpha: float,
     beta: float,
@@ -102,58 +76,61 @@ def pie_step(
 ) -> torch.Tensor:
     """Apply one batched (r)PIE update to `obj` (and `probe` when probe_beta > 0) in place.
 
-    obj : (H, W) complex64   probe : (N, N) complex64   idx : (B,) positions of this batch
-    amplitude : (B, N, N) float32 (or complex64) measured |Psi| in the unshifted FFT layout (see
-        `unshifted_far_field`)
+    obj : (H, W) complex64   probe : (N, N) complex64   batch : the positions `idx` (B,) and
+        their measured |Psi| (B, N, N) float32 (or complex64) in the unshifted FFT layout
+    cache : the solver loop's; the caller calls `cache.probe_changed()` after a probe update
     alpha : rPIE regulariser (1 = ePIE)   beta : object step   probe_beta : probe step (0 = fixed)
     tolerance : probe change below which the batch's illumination preconditioner is reused
-        (`ScanGeometry.memoised`; 0 = recompute whenever the probe changed)
+        (`SolverCache.memoised`; 0 = recompute whenever the probe changed)
     Both updates are computed from the pre-step object and probe. Returns the residual (B,).
     """
-    patches = geom.object_patches(obj, idx)  # (B, h, w) over the probe box, a copy
-    probes = geom.probes(probe, idx)  # (B, h, w), may be a view of `probe`
-    if geom.boxed:
-        frame = geom.frame_buffer(len(idx), patches.dtype, patches.device)
-        psi = torch.mul(probes, patches, out=frame[:, : geom.h, : geom.w])
-        dpsi, residual = exit_wave_update(psi, amplitude, padded=frame)
+    idx = batch.idx
+    patches = operators.object_patches(scan, obj, idx)  # (B, h, w) over the probe box, a copy
+    probes = cache.probe_factor(probe, idx)  # (B, h, w), may be a view of `probe`
+    if scan.boxed:
+        frame = cache.frame(len(idx), patches.dtype, patches.device)
+        psi = torch.mul(probes, patches, out=frame[:, : scan.h, : scan.w])
+        dpsi, residual = exit_wave_update(psi, batch.amplitude, padded=frame)
     else:
-        dpsi, residual = exit_wave_update(probes * patches, amplitude)
+        dpsi, residual = exit_wave_update(operators.exit_wave(probes, patches), batch.amplitude)
     d_probe = None
     if probe_beta > 0:
         o2 = torch.linalg.vecdot(patches, patches, dim=0).real  # sum_b |O_b|^2, one reduction
         denom_p = (1 - alpha) * o2 + (alpha * float(o2.max()) + EPS)
-        grad = geom.probe_gradient(patches, dpsi, idx)  # Eq. (7), summed over the batch
+        grad = operators.probe_gradient(scan, patches, dpsi, idx)  # Eq. (7), batch summed
         d_probe = grad.mul_(probe_beta / denom_p)
+    flat = cache.flat(batch)
 
     def summed_illumination() -> torch.Tensor:
-        return illumination(geom, probes, idx, geom.probe_intensity(probe, idx, probes))
+        intensity = cache.probe_intensity(probe, idx, probes)
+        return operators.illumination(scan, intensity, idx, flat=flat)
 
-    # conj(P_b) (psi' - psi), Eq. (6) numerator; a broadcast (N, N) conjugate multiplies ~1.5x
+    # conj(P_b) (psi' - psi), Eq. (6) numerator; a broadcast (N, N) conjugate multiplies
     # faster than an expanded one.
-    update = dpsi * (geom.crop(probe).conj() if probes.stride(0) == 0 else probes.conj())
+    update = dpsi * (scan.crop(probe).conj() if probes.stride(0) == 0 else probes.conj())
     if alpha == 1:
         # ePIE's denominator is one number (memoised per batch while the probe is unchanged):
         # scatter the scaled update straight into the object.
-        peak = geom.memoised(
-            idx,
+        peak = cache.memoised(
+            batch,
             "peak",
             lambda: float(summed_illumination().max()),
             probe=probe,
             tolerance=tolerance,
         )
-        geom.object_adjoint(update, idx, out=obj, alpha=beta / (peak + EPS))
+        operators.object_adjoint(scan, update, idx, out=obj, alpha=beta / (peak + EPS), flat=flat)
     else:
         # Eq. (5) of Maiden 2017 with the batch's summed illumination in place of |P|^2.
-        # Real reciprocal then a complex-by-real multiply: a complex in-place divide is ~3x slower.
+        # Real reciprocal then a complex-by-real multiply: a complex in-place divide is slower.
         def rpie_weight() -> torch.Tensor:
             illum = summed_illumination()
             peak = alpha * float(illum.max()) + EPS
             return illum.mul_(1 - alpha).add_(peak).reciprocal_().mul_(beta)
 
-        weight = geom.memoised(
-            idx, ("rpie", alpha, beta), rpie_weight, probe=probe, tolerance=tolerance
+        weight = cache.memoised(
+            batch, ("rpie", alpha, beta), rpie_weight, probe=probe, tolerance=tolerance
         )
-        obj.add_(geom.object_adjoint(update, idx).mul_(weight))
+        obj.add_(operators.object_adjoint(scan, update, idx, flat=flat).mul_(weight))
     if d_probe is not None:
-        geom.crop(probe).add_(d_probe)  # in place on the box: bumps the probe's version
+        scan.crop(probe).add_(d_probe)  # in place on the box
     return residual

@@ -4,7 +4,7 @@ Axis legend: B patches, N patch side, H x W object.
 
     O(x) = sum_b w(x - t_b) z_b(x - t_b) / sum_b w(x - t_b),    coverage(x) = sum_b w(x - t_b)
 
-computed with `physics.scatter_patches`, the exact adjoint of patch extraction, so sub-pixel
+computed with `operators.object_adjoint`, the exact adjoint of patch extraction, so sub-pixel
 positions are placed by the same Fourier shift the forward model uses.
 """
 
@@ -12,21 +12,25 @@ from __future__ import annotations
 
 import torch
 
-from ptycho_nl import physics
+from ptycho_nl.operators import ScanPlacement, illumination, object_adjoint
 from ptycho_nl.recon.phase_sync import phase_offsets
 
 COVERAGE_FLOOR = 1e-3  # relative coverage below which a pixel counts as not scanned
 
 
-def illumination(
+def _exact_scan(positions: torch.Tensor, n: int, shape: tuple[int, int]) -> ScanPlacement:
+    return ScanPlacement(positions.to(torch.float64), n, tuple(shape), subpixel="object")
+
+
+def scan_coverage(
     probe: torch.Tensor, positions: torch.Tensor, shape: tuple[int, int]
 ) -> torch.Tensor:
     """Coverage of a scan: sum over positions of |P|^2 placed like the patches, (H, W) float32.
 
     probe : (N, N) complex   positions : (B, 2) float (row, col) centres   shape : (H, W)
     """
-    p2 = probe.abs().square().to(torch.complex64).expand(len(positions), *probe.shape)
-    return physics.scatter_patches(p2, positions, tuple(shape)).real.clamp(min=0).to(torch.float32)
+    scan = _exact_scan(positions.to(probe.device), probe.shape[-1], shape)
+    return illumination(scan, probe.abs().square(), torch.arange(len(scan), device=probe.device))
 
 
 def stitch_patches(
@@ -60,14 +64,14 @@ def stitch_patches(
     weights = weights.to(device=patches.device, dtype=torch.float32)
     if weights.shape != (n, n):
         raise ValueError(f"weights must be ({n}, {n}), got {tuple(weights.shape)}")
-    physics.check_positions_inside(positions, n, tuple(shape))
+    scan = _exact_scan(positions.to(patches.device), n, shape)
+    idx = torch.arange(len(scan), device=patches.device)
     if phase_sync:
         patches = (
             patches * phase_offsets(patches, positions, weights).to(patches.device)[:, None, None]
         )
-    numerator = physics.scatter_patches(patches * weights, positions, tuple(shape))
-    w = weights.to(torch.complex64).expand(patches.shape[0], n, n)
-    coverage = physics.scatter_patches(w, positions, tuple(shape)).real
+    numerator = object_adjoint(scan, patches * weights, idx)
+    coverage = illumination(scan, weights, idx)
     covered = coverage > COVERAGE_FLOOR * coverage.max()
     obj = torch.where(covered, numerator / torch.where(covered, coverage, 1.0), 0)
-    return obj.to(torch.complex64), coverage.clamp(min=0).to(torch.float32)
+    return obj.to(torch.complex64), coverage

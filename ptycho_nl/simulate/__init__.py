@@ -1,7 +1,7 @@
 """Simulated ptychography datasets: objects, probes, scans, Poisson-noisy diffraction.
 
 Axis legend: n scan positions, N probe/patch side, H x W object; positions (n, 2) float64 are
-(row, col) patch centres in object pixels (DESIGN.md §3, `ptycho_nl.physics`).
+(row, col) patch centres in object pixels (docs/architecture.md, "Physics conventions").
 
 Modules: `config` (SimulationConfig, PRESETS, VIEWS), `objects`, `probes` (make_probe,
 probe_diameter), `scans` (make_scan, measure_overlap, split_by_region), `dataset` (simulate,
@@ -28,8 +28,8 @@ from ptycho_nl.simulate.probes import ENCLOSED_ENERGY, make_probe, probe_diamete
 from ptycho_nl.simulate.scans import (
     make_scan,
     measure_overlap,
+    min_object_shape,
     nearest_neighbour_distances,
-    object_shape_for,
     split_by_region,
 )
 
@@ -47,7 +47,7 @@ __all__ = [
     "make_scan",
     "measure_overlap",
     "nearest_neighbour_distances",
-    "object_shape_for",
+    "min_object_shape",
     "probe_diameter",
     "seeds_for",
     "simulate",

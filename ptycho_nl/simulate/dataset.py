@@ -7,8 +7,6 @@ the same library version and git SHA, which the metadata records).
 
 from __future__ import annotations
 
-import functools
-import subprocess
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -16,15 +14,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ptycho_nl import __version__, physics
+from ptycho_nl import __version__, operators, physics
 from ptycho_nl.config import config_digest
 from ptycho_nl.data.npz import save_npz
 from ptycho_nl.data.types import PtychoData
 from ptycho_nl.errors import ConfigError
+from ptycho_nl.provenance import git_sha
 from ptycho_nl.simulate.config import SimulationConfig
 from ptycho_nl.simulate.objects import make_object
 from ptycho_nl.simulate.probes import make_probe, probe_diameter
-from ptycho_nl.simulate.scans import make_scan, measure_overlap, object_shape_for, split_by_region
+from ptycho_nl.simulate.scans import make_scan, measure_overlap, min_object_shape, split_by_region
 
 CHUNK = 256  # patterns per forward batch (progress granularity, bounded memory)
 
@@ -43,38 +42,6 @@ def seeds_for(seed: int) -> dict[str, int]:
     }
 
 
-@functools.lru_cache(maxsize=1)
-def git_sha() -> str | None:
-    """HEAD of the repository holding this library, or None outside a git checkout."""
-    try:
-        result = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            cwd=Path(__file__).parent,
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=False,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return result.stdout.strip() or None if result.returncode == 0 else None
-
-
-def _far_field_probe(probe: torch.Tensor) -> tuple[torch.Tensor, bool]:
-    """The probe with fftshift folded in, when N is even: fftshift(fft2(x)) = fft2(x (-1)^(r+c)).
-
-    The checkerboard costs nothing once multiplied into the probe, while fftshift on the stack
-    of far fields is a full copy that costs several FFTs (`benchmarks/bench_simulate.py`).
-    Returns (probe, folded).
-    """
-    n_rows, n_cols = probe.shape[-2:]
-    if n_rows % 2 or n_cols % 2:
-        return probe, False
-    r = torch.arange(n_rows)[:, None]
-    c = torch.arange(n_cols)[None, :]
-    return probe * (1 - 2 * ((r + c) % 2)).to(probe.dtype), True
-
-
 def _diffract(obj, probe, positions, dose, seed, progress):
     """Ground-truth patches Y, then Poisson-noisy amplitudes at the requested mean dose.
 
@@ -83,7 +50,10 @@ def _diffract(obj, probe, positions, dose, seed, progress):
     FFTs once; intensities equal `physics.forward_intensity(obj, probe, positions)`.
     """
     n, size = len(positions), probe.shape[-1]
-    shifted_probe, folded = _far_field_probe(probe)
+    # fftshift folded into the probe (even N): a stack of far fields is never copied by fftshift.
+    checkerboard = operators.centring_checkerboard(size, size)
+    folded = checkerboard is not None
+    shifted_probe = probe * checkerboard.to(probe.dtype) if folded else probe
     patches = torch.empty((n, size, size), dtype=obj.dtype)
     intensities = torch.empty((n, size, size), dtype=obj.real.dtype)
     for start in range(0, n, CHUNK):
@@ -91,9 +61,9 @@ def _diffract(obj, probe, positions, dose, seed, progress):
         chunk = physics.extract_patches(obj, positions[start:stop], size)
         patches[start:stop] = chunk
         if folded:
-            farfield = torch.fft.fft2(physics.exit_wave(shifted_probe, chunk), norm="ortho")
+            farfield = operators.far_field(operators.exit_wave(shifted_probe, chunk), centred=False)
         else:
-            farfield = physics.far_field(physics.exit_wave(probe, chunk))
+            farfield = operators.far_field(operators.exit_wave(probe, chunk))
         intensities[start:stop] = physics.intensity(farfield)
         if progress is not None:
             progress(stop, n)
@@ -110,7 +80,7 @@ def simulate(config: SimulationConfig, progress: Progress | None = None) -> Ptyc
     probe = make_probe(config.probe)
     diameter = probe_diameter(probe)
     positions = make_scan(config.scan, diameter=diameter, patch_size=n, seed=seeds["scan"])
-    need = object_shape_for(positions, n)
+    need = min_object_shape(positions, n)
     size = config.object.size
     if size is not None and (size < need[0] or size < need[1]):
         raise ConfigError(

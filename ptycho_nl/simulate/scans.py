@@ -83,7 +83,7 @@ def make_scan(cfg: ScanConfig, *, diameter: float, patch_size: int, seed: int = 
     return positions - offset
 
 
-def object_shape_for(positions: torch.Tensor, patch_size: int) -> tuple[int, int]:
+def min_object_shape(positions: torch.Tensor, patch_size: int) -> tuple[int, int]:
     """Smallest object that holds every patch (plus the margin and one sub-pixel column)."""
     far = torch.ceil(positions.max(dim=0).values + patch_size / 2 + 1 + SCAN_MARGIN)
     return int(far[0]), int(far[1])

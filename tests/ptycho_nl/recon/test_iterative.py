@@ -134,6 +134,11 @@ def test_fixed_partition_reuses_its_batches_and_matches_no_other_order(scan):
     )
     assert torch.equal(fixed.object, again.object)
     assert not torch.equal(fixed.object, sequential.object)
+    # The fixed partition's batches keep their preconditioner for the whole run (a known probe):
+    # computed once per batch, reused on every later pass; fresh batches never are.
+    n_batches = -(-scan.n_patterns // options.batch_size)
+    assert (fixed.cache.misses, fixed.cache.hits) == (n_batches, 3 * n_batches)
+    assert (sequential.cache.misses, sequential.cache.hits) == (4 * n_batches, 0)
 
 
 def test_momentum_speeds_up_convergence(scan):

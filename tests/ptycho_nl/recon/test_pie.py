@@ -4,9 +4,10 @@ import pytest
 import torch
 from recon_scans import make_scan
 
-from ptycho_nl import physics
-from ptycho_nl.recon.geometry import ScanGeometry, support_box
+from ptycho_nl import operators, physics
+from ptycho_nl.operators import ScanPlacement, support_box
 from ptycho_nl.recon.pie import exit_wave_update, pie_step
+from ptycho_nl.recon.solver_cache import Batch, SolverCache
 
 N, SHAPE = 32, (72, 72)
 
@@ -58,14 +59,14 @@ def test_pie_step_equals_direct_update(alpha, probe_beta):
     want_obj, want_probe, want_res = _direct_step(
         obj, probe, positions[idx], amplitude, alpha, 0.8, probe_beta
     )
-    geom = ScanGeometry(positions, N, SHAPE)
+    scan = ScanPlacement(positions, N, SHAPE, subpixel="probe")
     got_obj = obj.clone()
     residual = pie_step(
         got_obj,
         probe,
-        geom,
-        idx,
-        torch.fft.ifftshift(amplitude, dim=(-2, -1)),
+        scan,
+        Batch(0, idx, torch.fft.ifftshift(amplitude, dim=(-2, -1))),
+        SolverCache(scan),
         alpha=alpha,
         beta=0.8,
         probe_beta=probe_beta,
@@ -75,30 +76,32 @@ def test_pie_step_equals_direct_update(alpha, probe_beta):
     torch.testing.assert_close(residual, want_res, rtol=1e-4, atol=1e-4)
 
 
-def test_cached_probe_intensity_tracks_in_place_probe_updates():
+def test_cached_probe_intensity_tracks_probe_generations():
     data = make_scan()
     positions = torch.from_numpy(data.positions)  # sub-pixel: shifted, cached probes
-    geom = ScanGeometry(positions, N, SHAPE)
+    scan = ScanPlacement(positions, N, SHAPE, subpixel="probe")
+    cache = SolverCache(scan)
     probe = torch.from_numpy(data.probe).clone()
     idx = torch.arange(0, len(positions), 2)
     for _ in range(3):  # the second call builds the cache, the third reads it
-        probes = geom.probes(probe, idx)
-        got = geom.probe_intensity(probe, idx, probes)
-        torch.testing.assert_close(got, geom.shift_like_probe(probe, idx).abs().square())
-    probe.mul_(2)  # in place: the cache must not be reused
-    probes = geom.probes(probe, idx)
-    got = geom.probe_intensity(probe, idx, probes)
-    torch.testing.assert_close(got, geom.shift_like_probe(probe, idx).abs().square())
+        probes = cache.probe_factor(probe, idx)
+        got = cache.probe_intensity(probe, idx, probes)
+        torch.testing.assert_close(got, operators.probe_factor(scan, probe, idx).abs().square())
+    probe.mul_(2)  # an update the loop reports: the cache must not be reused
+    cache.probe_changed()
+    probes = cache.probe_factor(probe, idx)
+    got = cache.probe_intensity(probe, idx, probes)
+    torch.testing.assert_close(got, operators.probe_factor(scan, probe, idx).abs().square())
 
 
 def test_scaled_scatter_equals_scaled_adjoint():
     data = make_scan()
-    geom = ScanGeometry(torch.from_numpy(data.positions), N, SHAPE)
+    scan = ScanPlacement(torch.from_numpy(data.positions), N, SHAPE, subpixel="probe")
     idx = torch.arange(6)
     values = _random((6, N, N), 3)
     base = _random(SHAPE, 4)
-    got = geom.object_adjoint(values, idx, out=base.clone(), alpha=0.25)
-    torch.testing.assert_close(got, base + 0.25 * geom.object_adjoint(values, idx))
+    got = operators.object_adjoint(scan, values, idx, out=base.clone(), alpha=0.25)
+    torch.testing.assert_close(got, base + 0.25 * operators.object_adjoint(scan, values, idx))
 
 
 @pytest.mark.parametrize("alpha", [1.0, 0.4])
@@ -146,11 +149,12 @@ def _full_and_boxed_steps(data, probe, box, subpixel, alpha, probe_beta):
     obj = torch.from_numpy(data.object) * (1 + 0.1 * _random(SHAPE, 6))
     amplitude = torch.fft.ifftshift(torch.from_numpy(data.diffraction[idx.numpy()]), dim=(-2, -1))
     results = []
-    for geom in (
-        ScanGeometry(positions, N, SHAPE, subpixel=subpixel),
-        ScanGeometry(positions, N, SHAPE, subpixel=subpixel, box=box),
+    for scan in (
+        ScanPlacement(positions, N, SHAPE, subpixel=subpixel),
+        ScanPlacement(positions, N, SHAPE, subpixel=subpixel, box=box),
     ):
         o, p = obj.clone(), probe.clone()
-        res = pie_step(o, p, geom, idx, amplitude, alpha=alpha, beta=0.9, probe_beta=probe_beta)
+        batch, cache = Batch(0, idx, amplitude), SolverCache(scan)
+        res = pie_step(o, p, scan, batch, cache, alpha=alpha, beta=0.9, probe_beta=probe_beta)
         results.append((o, p, res))
     return results
