@@ -1,10 +1,37 @@
-"""Reconstruction networks behind a registry (`ptycho_nl.models.registry`).
+"""Networks behind a registry of model families (`ptycho_nl.models.registry`).
 
-Importing the package registers the built-in models: `pinn` and `supervised`.
+Importing the package registers the built-in families `pinn` and `supervised` (patch networks
+trained through `ptycho_nl.models.patch_task`).
 """
 
 from ptycho_nl.models import pinn, supervised  # noqa: F401  (registration side effect)
 from ptycho_nl.models.backbone import LossContext, PatchNet
-from ptycho_nl.models.registry import available_models, build_model, model_class, register
+from ptycho_nl.models.registry import (
+    ModelFamily,
+    StepOutput,
+    TaskInputs,
+    TrainingTask,
+    available_models,
+    build_model,
+    model_family,
+    prepare_task,
+    register,
+    register_family,
+    unregister,
+)
 
-__all__ = ["LossContext", "PatchNet", "available_models", "build_model", "model_class", "register"]
+__all__ = [
+    "LossContext",
+    "ModelFamily",
+    "PatchNet",
+    "StepOutput",
+    "TaskInputs",
+    "TrainingTask",
+    "available_models",
+    "build_model",
+    "model_family",
+    "prepare_task",
+    "register",
+    "register_family",
+    "unregister",
+]

@@ -2,8 +2,9 @@
 
 Axis legend:  B  patterns in a batch   C  patterns per group (gridsize**2)   N  patch side
 
-Stride-2 convolutions (32-64-128) and a transposed-convolution decoder: on 2 CPU cores this
-trains about five times faster than stacked 3x3 convolutions with pooling (BENCHMARKS.md, R1-net).
+Stride-2 convolutions (32-64-128) and a transposed-convolution decoder, chosen because on CPU
+it trains faster than stacked 3x3 convolutions with pooling (`benchmarks/bench_train.py`; see
+docs/performance.md).
 """
 
 from __future__ import annotations

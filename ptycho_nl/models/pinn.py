@@ -2,7 +2,7 @@
 
 Axis legend:  B  groups in a batch   C  patterns per group (gridsize**2)   N  patch side
 
-Loss (DESIGN.md §3):  rate = s^2 |far_field(P * O_hat)|^2,  counts k = (s A)^2,
+Loss:  rate = s^2 |far_field(P * O_hat)|^2,  counts k = (s A)^2,
     data term = PoissonNLL(rate, k) - PoissonNLL(k, k)     (the deviance per pixel: >= 0 and
     O(1) at any dose, so a fall of the loss reads as a fall of the misfit)
     overlap term (C > 1) = sum w |O_c - canvas average|^2 / sum w, w = |P|^2 / max |P|^2
@@ -17,6 +17,7 @@ import torch
 
 from ptycho_nl import physics
 from ptycho_nl.models.backbone import LossContext, PatchNet
+from ptycho_nl.models.patch_task import prepare_patch_task
 from ptycho_nl.models.registry import register
 
 MERGE_FLOOR = 1e-3  # weight of a patch far outside its own probe when merging neighbours
@@ -87,7 +88,7 @@ def overlap_inconsistency(
     return (w * residual).sum() / w.sum().clamp_min(torch.finfo(w.dtype).tiny)
 
 
-@register("pinn")
+@register("pinn", prepare=prepare_patch_task)
 class PINN(PatchNet):
     """Unsupervised physics-informed network (Poisson NLL through the forward model)."""
 

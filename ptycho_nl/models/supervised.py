@@ -9,6 +9,7 @@ from __future__ import annotations
 import torch
 
 from ptycho_nl.models.backbone import LossContext, PatchNet
+from ptycho_nl.models.patch_task import prepare_patch_task
 from ptycho_nl.models.registry import register
 
 
@@ -19,7 +20,7 @@ def amplitude_phase_l1(predicted: torch.Tensor, truth: torch.Tensor) -> torch.Te
     return amplitude_term + phase_term
 
 
-@register("supervised")
+@register("supervised", prepare=prepare_patch_task)
 class Supervised(PatchNet):
     """Supervised encoder-decoder; needs `patches` (ground truth) in every batch."""
 

@@ -16,7 +16,7 @@ from ptycho_nl.config import StrictModel, config_digest
 class ModelConfig(StrictModel):
     """Which registered network to build, and its shape."""
 
-    name: str = Field("pinn", description="registered model name (pinn or supervised)")
+    name: str = Field("pinn", description="registered model family (built in: pinn, supervised)")
     channels: tuple[int, int, int] = Field((32, 64, 128), description="encoder widths")
     amp_max: float = Field(2.0, gt=0, description="bound of the amplitude head")
 
@@ -33,8 +33,9 @@ class LossConfig(StrictModel):
     """Loss of the physics-informed model (the supervised model always uses L1)."""
 
     kind: Literal["poisson", "amplitude_mae"] = "poisson"
-    # The term is a per-pixel mean of |O_c - mean|^2 (~1e-3 when neighbours roughly agree):
-    # 1000 was best of 10/100/1000/10000 at gridsize 2 (bench_network_learning.py, 30 epochs).
+    # The term is a per-pixel mean of |O_c - mean|^2 (~1e-3 when neighbours roughly agree), so
+    # it needs a large weight to matter; the default came from a sweep of weights at gridsize 2
+    # with benchmarks/bench_network_learning.py.
     overlap_weight: float = Field(1000.0, ge=0, description="gridsize > 1 overlap term weight")
 
 

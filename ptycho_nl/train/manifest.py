@@ -1,24 +1,33 @@
-"""The job manifest (`<run>/manifest.json`): one record of how a training job ended."""
+"""The job manifest (`<run>/manifest.json`): one record of how a training job ended.
+
+`job_manifest` is the only place a manifest is built (it stamps provenance and the finish
+time); `write_manifest` the only place it is written. Statuses: specs/training_outputs.md.
+"""
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
 from ptycho_nl.io_utils import atomic_write_text
+from ptycho_nl.provenance import environment, git_sha
+from ptycho_nl.train.runlog import utc_iso
 
 MANIFEST_NAME = "manifest.json"
 
+# stopped_budget: the session ended at its epoch budget (`stop_after_epoch`) before the config's
+# last epoch; `--resume` continues it. Not a failure: nothing went wrong.
+JobStatus = Literal["completed", "failed", "skipped", "stopped_budget"]
+
 
 class JobManifest(BaseModel):
-    """status completed|failed|skipped; `error` is the message of a failed job."""
+    """How a job ended; `error` is the message of a failed job (or where a budget stopped it)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    status: Literal["completed", "failed", "skipped"]
+    status: JobStatus
     error: str | None = None
     config_digest: str | None = None
     model_name: str | None = None
@@ -34,16 +43,24 @@ class JobManifest(BaseModel):
     finished_utc: str | None = None
 
 
-def git_sha(start: Path | None = None) -> str | None:
-    """HEAD of the git checkout holding this library, or None outside one."""
-    where = start or Path(__file__).resolve().parent
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=where, capture_output=True, text=True, timeout=10
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() or None if out.returncode == 0 else None
+def job_manifest(
+    status: JobStatus,
+    *,
+    started_utc: str,
+    data_path: str | Path,
+    env: dict[str, Any] | None = None,
+    **fields: Any,
+) -> JobManifest:
+    """A manifest finished now, with this checkout's git SHA and the process environment."""
+    return JobManifest(
+        status=status,
+        data_path=str(data_path),
+        git_sha=git_sha(),
+        environment=env if env is not None else environment(),
+        started_utc=started_utc,
+        finished_utc=utc_iso(),
+        **fields,
+    )
 
 
 def write_manifest(run_dir: Path, manifest: JobManifest) -> Path:
@@ -60,3 +77,17 @@ def read_manifest(run_dir: Path) -> JobManifest | None:
         return JobManifest.model_validate_json(path.read_text(encoding="utf-8"))
     except ValueError:
         return None
+
+
+def finished_run(run_dir: Path, digest: str) -> JobManifest | None:
+    """The manifest of a completed run of this config whose bundle is still there, or None."""
+    previous = read_manifest(run_dir)
+    if (
+        previous is not None
+        and previous.status in ("completed", "skipped")
+        and previous.config_digest == digest
+        and previous.bundle_path
+        and (Path(run_dir) / previous.bundle_path).is_file()
+    ):
+        return previous
+    return None

@@ -1,14 +1,10 @@
-"""GPU telemetry (pynvml, package nvidia-ml-py) and a record of the software environment.
+"""GPU telemetry (pynvml, package nvidia-ml-py); the software environment is
+`ptycho_nl.provenance.environment`.
 
 Without a GPU or pynvml the GPU fields are absent (never zero) and the run says so once.
 """
 
 from __future__ import annotations
-
-import os
-import platform
-import sys
-from typing import Any
 
 
 class GpuTelemetry:
@@ -49,25 +45,3 @@ class GpuTelemetry:
         rates = self._pynvml.nvmlDeviceGetUtilizationRates(self.handle)
         return {"gpu_mem_mb": round(memory.used / 2**20, 1), "gpu_util_pct": float(rates.gpu)}
 
-
-def environment() -> dict[str, Any]:
-    """Versions and hardware of this process, for metrics.json and the manifest."""
-    import numpy
-    import torch
-
-    import ptycho_nl
-
-    info: dict[str, Any] = {
-        "python": sys.version.split()[0],
-        "platform": platform.platform(),
-        "torch": torch.__version__,
-        "numpy": numpy.__version__,
-        "ptycho_nl": ptycho_nl.__version__,
-        "torch_threads": torch.get_num_threads(),
-        "cpu_count": os.cpu_count(),
-        "cuda": torch.cuda.is_available(),
-    }
-    if torch.cuda.is_available():
-        info["cuda_device"] = torch.cuda.get_device_name(0)
-        info["cuda_version"] = torch.version.cuda
-    return info

@@ -133,3 +133,13 @@ def test_failed_run_matches_the_spec(tiny_npz, tmp_path):
     result = train(TrainConfig.model_validate(raw), tiny_npz, tmp_path / "run", progress=False)
     assert result.status == "failed" and result.epochs == []  # stopped inside epoch 1
     compare(tmp_path / "run", {"always", "failure"})
+
+
+def test_budget_stopped_run_matches_the_spec(tiny_npz, tmp_path):
+    result = train(config(epochs=2), tiny_npz, tmp_path / "run", stop_after_epoch=1, progress=False)
+    assert result.status == "stopped_budget" and len(result.epochs) == 1
+    manifest = json.loads((tmp_path / "run/manifest.json").read_text())
+    assert manifest["status"] == "stopped_budget" and manifest["epochs_completed"] == 1
+    assert "resume to continue" in manifest["error"]
+    compare(tmp_path / "run", {"always", "epoch", "checkpoint_every"})
+    assert not (tmp_path / "run/bundle.zip").exists()

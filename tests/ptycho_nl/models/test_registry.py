@@ -4,7 +4,17 @@ import pytest
 import torch
 
 from ptycho_nl.errors import ConfigError
-from ptycho_nl.models import available_models, build_model, register
+from ptycho_nl.models import (
+    ModelFamily,
+    TaskInputs,
+    available_models,
+    build_model,
+    model_family,
+    prepare_task,
+    register,
+    register_family,
+    unregister,
+)
 from ptycho_nl.models.pinn import PINN
 from ptycho_nl.models.supervised import Supervised
 
@@ -32,3 +42,23 @@ def test_model_kwargs_rebuild_an_identical_network():
     clone.load_state_dict(model.state_dict())
     x = torch.rand(2, 32, 32)
     assert torch.equal(model(x), clone(x))
+
+
+def test_builtin_families_train_through_the_patch_task():
+    from ptycho_nl.models.patch_task import prepare_patch_task
+
+    for name in ("pinn", "supervised"):
+        family = model_family(name)
+        assert family.name == name and family.prepare is prepare_patch_task
+
+
+def test_a_family_without_a_training_task_cannot_be_trained(tmp_path):
+    register_family(ModelFamily(name="build_only", build=torch.nn.Identity))
+    try:
+        assert isinstance(build_model("build_only"), torch.nn.Identity)
+        inputs = TaskInputs(config=None, data_path=tmp_path, device=torch.device("cpu"))
+        with pytest.raises(ConfigError, match="'build_only' has no training task"):
+            prepare_task("build_only", inputs)
+    finally:
+        unregister("build_only")
+    assert "build_only" not in available_models()

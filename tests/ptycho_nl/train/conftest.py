@@ -1,4 +1,4 @@
-"""Real data for the training tests: the simulator's `tiny` preset, written once per session."""
+"""Training-test fixtures on the shared `tiny_npz` (tests/ptycho_nl/conftest.py)."""
 
 from pathlib import Path
 
@@ -8,22 +8,8 @@ from ptycho_nl.train import PRESET_CONFIGS, TrainConfig
 
 
 @pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """Tiny trainings run fastest on one thread; the test machine's 2 cores are shared, and two
-    spinning threads per process under load slow every step several times over."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="session")
-def tiny_npz(tmp_path_factory) -> Path:
-    from ptycho_nl.simulate import PRESETS, simulate_dataset
-
-    return simulate_dataset(PRESETS["tiny"], tmp_path_factory.mktemp("data") / "tiny.npz")
+def _one_thread_for_tiny_trainings(one_torch_thread):
+    """Every training test runs on one torch thread (`one_torch_thread`, tests/ptycho_nl)."""
 
 
 @pytest.fixture(scope="session")

@@ -101,7 +101,10 @@ def test_resumed_run_matches_the_uninterrupted_one(tiny_npz, tmp_path, tiny_conf
     cfg = tiny_config(epochs=4)
     whole = train(cfg, tiny_npz, tmp_path / "whole", progress=False)
     first = train(cfg, tiny_npz, tmp_path / "split", progress=False, stop_after_epoch=2)
-    assert first.status == "failed" and "resume to continue" in first.error
+    # A session ended by its epoch budget is resumable, not failed.
+    assert first.status == "stopped_budget" and "resume to continue" in first.error
+    manifest = json.loads((tmp_path / "split/manifest.json").read_text())
+    assert manifest["status"] == "stopped_budget" and manifest["epochs_completed"] == 2
     assert not (tmp_path / "split/bundle.zip").exists()
     resumed = train(cfg, tiny_npz, tmp_path / "split", resume=True, progress=False)
     assert resumed.status == "completed"

@@ -9,7 +9,7 @@ import types
 
 import torch
 
-from ptycho_nl.train.telemetry import GpuTelemetry, environment
+from ptycho_nl.train.telemetry import GpuTelemetry
 
 
 def test_without_a_gpu_fields_are_absent_and_the_reason_given(monkeypatch):
@@ -46,8 +46,3 @@ def test_broken_nvml_is_reported_not_raised(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     telemetry = GpuTelemetry(enabled=True)
     assert telemetry.sample() == {} and "NVML Shared Library" in telemetry.unavailable_reason
-
-
-def test_environment_records_versions():
-    env = environment()
-    assert env["torch"] == torch.__version__ and env["python"].count(".") == 2
