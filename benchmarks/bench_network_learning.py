@@ -30,7 +30,8 @@ from ptycho_nl.evaluate.align import DEFAULT_MAX_SHIFT, align_to_truth  # noqa: 
 from ptycho_nl.evaluate.metrics import compute_metrics  # noqa: E402
 from ptycho_nl.models.pinn import poisson_deviance, predicted_rate  # noqa: E402
 from ptycho_nl.recon.network import reconstruct_from_bundle  # noqa: E402
-from ptycho_nl.study.dose_overlap import generate, test_region_mask  # noqa: E402
+from ptycho_nl.study.compare import held_out_region_mask  # noqa: E402
+from ptycho_nl.study.job_kinds import GenerateParams, generate  # noqa: E402
 from ptycho_nl.study.jobs import JobContext  # noqa: E402
 from ptycho_nl.train.bundle import load_bundle  # noqa: E402
 from ptycho_nl.train.config import default_config  # noqa: E402
@@ -64,7 +65,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(2)
     work = Path(tempfile.mkdtemp(prefix="netlearn-"))
-    params = dict(
+    params = GenerateParams(
         dose=args.dose,
         view="dense",
         overlap=0.7,
@@ -80,7 +81,7 @@ def main() -> None:
     probe = torch.from_numpy(np.asarray(test.probe))
     truth_patches = torch.from_numpy(np.asarray(test.patches))
     truth = np.asarray(test.object)
-    mask = test_region_mask(test)
+    mask = held_out_region_mask(test)
     flat = compute_metrics(np.ones_like(truth), truth, mask=mask, register=False)
     flat_patch = patch_error(torch.ones_like(truth_patches), truth_patches, probe)
     counts = physics.amplitude_to_counts(

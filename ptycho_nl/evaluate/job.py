@@ -11,6 +11,7 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from ptycho_nl.errors import PtychoError
+from ptycho_nl.evaluate.metrics import COVERAGE_THRESHOLD
 from ptycho_nl.io_utils import atomic_write_json, sha256_file
 
 
@@ -41,13 +42,13 @@ def evaluate_to_dir(
     truth_path: str | Path,
     out_dir: str | Path,
     *,
-    coverage_threshold: float = 0.5,
+    coverage_threshold: float = COVERAGE_THRESHOLD,
     figures: bool = True,
 ) -> MetricsRecord:
     """Align, score and plot. Raises PtychoError (or ContractError) naming the bad input."""
     from ptycho_nl.data.npz import load_npz
     from ptycho_nl.evaluate.align import DEFAULT_MAX_SHIFT, align_to_truth, bounding_box
-    from ptycho_nl.evaluate.metrics import compute_metrics
+    from ptycho_nl.evaluate.metrics import compute_metrics, scored_mask
     from ptycho_nl.recon.result import load_recon
 
     if not 0 < coverage_threshold <= 1:
@@ -64,8 +65,7 @@ def evaluate_to_dir(
             f"{truth_path}: objectGuess has shape {truth.shape} but the reconstruction in "
             f"{recon_dir} has shape {arrays['object'].shape}"
         )
-    coverage = arrays["coverage"]
-    mask = coverage >= coverage_threshold * float(coverage.max())
+    mask = scored_mask(arrays["coverage"], coverage_threshold)
     # Align once; metrics and figures see the same image.
     alignment = align_to_truth(arrays["object"], truth, mask, max_shift=DEFAULT_MAX_SHIFT)
     metrics = {

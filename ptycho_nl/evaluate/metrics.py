@@ -15,6 +15,7 @@ the crop). Conventions:
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -30,6 +31,47 @@ MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
 SSIM_K1, SSIM_K2, SSIM_SIGMA = 0.01, 0.03, 1.5
 EXACT_RELATIVE_RMS = 1e-12
 MIN_SSIM_SIDE = 11  # below this a 1.5-sigma Gaussian SSIM window no longer fits
+MIN_TILE_SIDE = 12  # pixels per tile side: room for the 7x7 SSIM window with margin
+COVERAGE_THRESHOLD = 0.5  # scored pixels: scan coverage >= this x its maximum
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """One scalar score of `compute_metrics`: its key, a label for tables, and its direction."""
+
+    name: str
+    label: str
+    higher_is_better: bool
+
+
+# The metric vocabulary: the keys `compute_metrics` returns, and the only names the study's
+# manifests, comparisons and report use for them.
+PHASE_SSIM = MetricSpec("phase_ssim", "phase SSIM", True)
+AMPLITUDE_SSIM = MetricSpec("amplitude_ssim", "amplitude SSIM", True)
+PHASE_MS_SSIM = MetricSpec("phase_ms_ssim", "phase MS-SSIM", True)
+AMPLITUDE_MS_SSIM = MetricSpec("amplitude_ms_ssim", "amplitude MS-SSIM", True)
+NRMSE = MetricSpec("nrmse", "NRMSE", False)
+NRMSE_RAMP_REMOVED = MetricSpec("nrmse_ramp_removed", "NRMSE (phase ramp removed)", False)
+PHASE_PSNR = MetricSpec("phase_psnr", "phase PSNR (dB)", True)
+AMPLITUDE_PSNR = MetricSpec("amplitude_psnr", "amplitude PSNR (dB)", True)
+PHASE_MAE = MetricSpec("phase_mae", "phase MAE (rad)", False)
+AMPLITUDE_MAE = MetricSpec("amplitude_mae", "amplitude MAE", False)
+FRC_RESOLUTION = MetricSpec("frc_resolution_px", "FRC ½-bit resolution (px)", False)
+SCALAR_METRICS = (
+    PHASE_SSIM,
+    AMPLITUDE_SSIM,
+    PHASE_MS_SSIM,
+    AMPLITUDE_MS_SSIM,
+    NRMSE,
+    NRMSE_RAMP_REMOVED,
+    PHASE_PSNR,
+    AMPLITUDE_PSNR,
+    PHASE_MAE,
+    AMPLITUDE_MAE,
+    FRC_RESOLUTION,
+)
+METRICS: dict[str, MetricSpec] = {m.name: m for m in SCALAR_METRICS}
+TILE_METRICS = (PHASE_SSIM, AMPLITUDE_SSIM, NRMSE)  # what `tile_metrics` scores per tile
 
 
 def psnr(pred: np.ndarray, truth: np.ndarray, data_range: float) -> float:
@@ -92,6 +134,12 @@ def ms_ssim(pred: np.ndarray, truth: np.ndarray, data_range: float) -> float:
             a = a[:h, :w].reshape(h // 2, 2, w // 2, 2).mean(axis=(1, 3))
             b = b[:h, :w].reshape(h // 2, 2, w // 2, 2).mean(axis=(1, 3))
     return float(value)
+
+
+def scored_mask(coverage: np.ndarray, threshold: float = COVERAGE_THRESHOLD) -> np.ndarray:
+    """The scored region: pixels whose scan coverage reaches `threshold` of its maximum."""
+    coverage = np.asarray(coverage)
+    return coverage >= threshold * float(coverage.max())
 
 
 def half_bit_threshold(n_pixels: np.ndarray) -> np.ndarray:
@@ -157,8 +205,45 @@ def frc_resolution(a: np.ndarray, b: np.ndarray) -> dict[str, Any]:
     }
 
 
-def _wrapped(phase: np.ndarray) -> np.ndarray:
+def wrapped(phase: np.ndarray) -> np.ndarray:
+    """Phase wrapped into (-pi, pi]."""
     return np.angle(np.exp(1j * phase))
+
+
+def relative_phases(recon: np.ndarray, truth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(recon phase, truth phase), both relative to the truth's mean phase so that wrapping at
+    +-pi does not bite; the recon's is the truth's plus the wrapped difference."""
+    ref = np.angle(truth.mean()) if abs(truth.mean()) > 0 else 0.0
+    ph_t = wrapped(np.angle(truth) - ref)
+    return ph_t + wrapped(np.angle(recon) - np.angle(truth)), ph_t
+
+
+def tile_metrics(
+    recon: np.ndarray, truth: np.ndarray, tiles_per_side: int, *, min_tile: int = MIN_TILE_SIDE
+) -> dict[str, list[float]]:
+    """Per-tile `TILE_METRICS` of an aligned (h, w) reconstruction, tiles in row-major order.
+
+    At most `tiles_per_side` tiles per axis, none smaller than `min_tile` pixels. The SSIM data
+    ranges are the whole region's, as in `compute_metrics`, so tiles are scored on one scale.
+    """
+    ph_r, ph_t = relative_phases(recon, truth)
+    ph_range = float(np.ptp(ph_t)) or 1.0
+    amp_r, amp_t = np.abs(recon), np.abs(truth)
+    amp_range = float(np.ptp(amp_t)) or 1.0
+    rows, cols = (
+        np.array_split(np.arange(side), max(1, min(tiles_per_side, side // min_tile)))
+        for side in truth.shape
+    )
+    out: dict[str, list[float]] = {m.name: [] for m in TILE_METRICS}
+    for r in rows:
+        for c in cols:
+            block = np.ix_(r, c)
+            out[PHASE_SSIM.name].append(ssim(ph_r[block], ph_t[block], ph_range))
+            out[AMPLITUDE_SSIM.name].append(ssim(amp_r[block], amp_t[block], amp_range))
+            out[NRMSE.name].append(
+                float(np.linalg.norm(recon[block] - truth[block]) / np.linalg.norm(truth[block]))
+            )
+    return out
 
 
 def compute_metrics(
@@ -176,7 +261,8 @@ def compute_metrics(
     register     : estimate and undo a sub-pixel shift first (at most max_shift pixels per axis)
     remove_ramp  : score the image metrics after removing a linear phase ramp too (a blind
                    reconstruction's probe can absorb one); NRMSE is reported both ways regardless
-    Returns a JSON-ready dict (floats; +inf PSNR stays a float here).
+    Returns a JSON-ready dict (floats; +inf PSNR stays a float here): every `SCALAR_METRICS`
+    name, plus region, shift_px, global_scalar, data_range and the full `frc` curve.
     """
     recon = np.asarray(recon, dtype=np.complex128)
     truth = np.asarray(truth, dtype=np.complex128)
@@ -193,31 +279,33 @@ def compute_metrics(
     if remove_ramp:
         r = deramped
     amp_r, amp_t = np.abs(r), np.abs(t)
-    # Phases relative to the truth's mean phase so wrapping at +-pi does not bite.
-    ref = np.angle(t.mean()) if abs(t.mean()) > 0 else 0.0
-    ph_t = _wrapped(np.angle(t) - ref)
-    ph_r = ph_t + _wrapped(np.angle(r) - np.angle(t))
+    ph_r, ph_t = relative_phases(r, t)
     amp_range = float(np.ptp(amp_t)) or 1.0
     ph_range = float(np.ptp(ph_t)) or 1.0
+    curve = frc_resolution(r, t)
+    scores = {
+        AMPLITUDE_MAE: float(np.mean(np.abs(amp_r - amp_t))),
+        PHASE_MAE: float(np.mean(np.abs(ph_r - ph_t))),
+        NRMSE: nrmse,
+        NRMSE_RAMP_REMOVED: float(np.linalg.norm(deramped - t) / t_norm),
+        AMPLITUDE_PSNR: psnr(amp_r, amp_t, amp_range),
+        PHASE_PSNR: psnr(ph_r, ph_t, ph_range),
+        AMPLITUDE_SSIM: ssim(amp_r, amp_t, amp_range),
+        PHASE_SSIM: ssim(ph_r, ph_t, ph_range),
+        AMPLITUDE_MS_SSIM: ms_ssim(amp_r, amp_t, amp_range),
+        PHASE_MS_SSIM: ms_ssim(ph_r, ph_t, ph_range),
+        FRC_RESOLUTION: curve["resolution_px"],
+    }
     return {
         "region": {"rows": [int(rs.start), int(rs.stop)], "cols": [int(cs.start), int(cs.stop)]},
         "shift_px": list(aligned.shift),
         "phase_ramp_removed": remove_ramp,
         "global_scalar": {"abs": abs(aligned.scalar), "phase": float(np.angle(aligned.scalar))},
-        "amplitude_mae": float(np.mean(np.abs(amp_r - amp_t))),
-        "phase_mae": float(np.mean(np.abs(ph_r - ph_t))),
-        "nrmse": nrmse,
-        "nrmse_ramp_removed": float(np.linalg.norm(deramped - t) / t_norm),
-        "amplitude_psnr": psnr(amp_r, amp_t, amp_range),
-        "phase_psnr": psnr(ph_r, ph_t, ph_range),
-        "amplitude_ssim": ssim(amp_r, amp_t, amp_range),
-        "phase_ssim": ssim(ph_r, ph_t, ph_range),
-        "amplitude_ms_ssim": ms_ssim(amp_r, amp_t, amp_range),
-        "phase_ms_ssim": ms_ssim(ph_r, ph_t, ph_range),
+        **{metric.name: value for metric, value in scores.items()},
         "data_range": {
             "amplitude": amp_range,
             "phase": ph_range,
             "definition": "peak-to-peak of the truth on the region",
         },
-        "frc": frc_resolution(r, t),
+        "frc": curve,
     }

@@ -15,6 +15,7 @@ from ptycho_nl.config import StrictModel, config_digest
 
 ModelName = Literal["pinn", "supervised"]
 SolverName = Literal["epie", "rpie", "lsqml"]
+ObjectKind = Literal["procedural", "camera_moon"]
 
 
 class ViewSpec(StrictModel):
@@ -37,7 +38,7 @@ class StudyDesign(StrictModel):
     models: list[ModelName] = Field(default_factory=list, description="Networks to train.")
     iterative: list[SolverName] = Field(default_factory=list, description="Iterative baselines.")
     seeds: list[int] = Field(default=[0], min_length=1, description="Training seeds.")
-    object_kind: Literal["procedural", "camera_moon"] = Field(
+    object_kind: ObjectKind = Field(
         "procedural",
         description="procedural: texture everywhere, so the held-out region is as rich as the "
         "training one; camera_moon: scikit-image photographs (flat sky on the test side).",

@@ -1,28 +1,31 @@
-"""Phase manifests and the job runner behind the study.
+"""A generic runner of job phases: manifests, skip/resume, failure isolation, worker processes.
 
-A phase is a list of independent jobs. Each job is a function `fn(ctx) -> JobOutput` named by
-import path so it can run in a worker process. The runner:
+A phase (`Phase`: a key, a title, the directory its jobs write under) is a list of independent
+jobs. A job applies a `JobKind` (a name, a function `fn(ctx) -> JobOutput`, the pydantic model
+of its parameters) to typed parameters and input files. The runner:
 
-- computes an input digest from the job's parameters and the SHA-256 of its input files;
+- computes an input digest from the kind's name, the parameters and the SHA-256 of the inputs;
 - skips a job whose previous record completed with the same digest and whose outputs still
   have their recorded hashes (status `skipped`), unless `force`;
 - records every other job as `completed` or `failed` (the error text kept, the phase goes on);
-- rewrites the phase manifest atomically after every job, so an interrupted study resumes.
+- rewrites the phase manifest atomically after every job, so an interrupted run resumes.
+
+It knows no particular study: phases, job kinds and their parameters come from the caller.
 """
 
 from __future__ import annotations
 
-import importlib
 import multiprocessing
 import os
+import sys
 import time
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, Field
 
@@ -30,6 +33,24 @@ from ptycho_nl.config import config_digest
 from ptycho_nl.io_utils import atomic_write_text, sha256_file
 
 JobStatus = Literal["completed", "failed", "skipped"]
+P = TypeVar("P", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class Phase:
+    """A phase: `key` names its manifest (`manifests/phase_{key}.json`) and prefixes its job
+    ids; its jobs write under `{dirname}/{job_id}/` in the study directory."""
+
+    key: str
+    title: str
+    dirname: str
+
+    def job_id(self, *parts: str) -> str:
+        return "-".join((self.key, *parts))
+
+    def job_dir(self, job_id: str) -> str:
+        """The study-relative directory a job of this phase writes into."""
+        return f"{self.dirname}/{job_id}"
 
 
 class FileRef(BaseModel):
@@ -41,8 +62,11 @@ class FileRef(BaseModel):
 
 
 class JobRecord(BaseModel):
+    """One job's entry in its phase manifest."""
+
     job_id: str
     phase: str
+    kind: str = Field("", description="The JobKind name (empty in manifests from before kinds).")
     status: JobStatus
     error: str | None = None
     input_digest: str
@@ -57,6 +81,8 @@ class JobRecord(BaseModel):
 
 
 class PhaseManifest(BaseModel):
+    """`manifests/phase_{key}.json`: every job of one phase, in the caller's order."""
+
     phase: str
     title: str
     study_digest: str
@@ -71,30 +97,64 @@ class PhaseManifest(BaseModel):
 
 
 @dataclass(frozen=True)
-class Job:
-    """A unit of work: `fn` is "module:function", inputs map names to study-relative paths."""
+class JobContext(Generic[P]):
+    """What a job function sees: its typed parameters, resolved input paths, its own directory."""
 
-    job_id: str
-    fn: str
-    params: dict[str, Any]
-    inputs: dict[str, str] = field(default_factory=dict)
-    requires: tuple[str, ...] = ()  # job ids (any phase) that must have succeeded
-
-
-@dataclass(frozen=True)
-class JobContext:
     study_dir: Path
     job_id: str
-    params: dict[str, Any]
+    params: P
     inputs: dict[str, Path]
     out_dir: Path
     threads: int
 
+    def rel(self, path: str | Path) -> str:
+        """`path` relative to the study directory (how outputs are declared)."""
+        return Path(path).relative_to(self.study_dir).as_posix()
+
 
 class JobOutput(BaseModel):
-    outputs: dict[str, str] = Field(default_factory=dict)  # name -> study-relative path
+    """What a job function returns: its files (name -> study-relative path) and metrics."""
+
+    outputs: dict[str, str] = Field(default_factory=dict)
     metrics: dict[str, Any] = Field(default_factory=dict)
     config_digest: str | None = None
+
+
+@dataclass(frozen=True)
+class JobKind(Generic[P]):
+    """A kind of job: `name` goes into the manifest and the input digest; `fn` must be a
+    module-level function (it is pickled by reference into worker processes)."""
+
+    name: str
+    fn: Callable[[JobContext[P]], JobOutput]
+    params: type[P]
+
+
+@dataclass(frozen=True)
+class Job:
+    """A unit of work: `inputs` map names to study-relative paths; `requires` are job ids (any
+    phase) that must have succeeded first."""
+
+    job_id: str
+    kind: JobKind
+    params: BaseModel
+    inputs: dict[str, str] = field(default_factory=dict)
+    requires: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.params, self.kind.params):
+            raise TypeError(
+                f"job {self.job_id}: kind {self.kind.name!r} takes "
+                f"{self.kind.params.__name__}, got {type(self.params).__name__}"
+            )
+
+
+@dataclass(frozen=True)
+class _Pending:
+    job: Job
+    digest: str
+    inputs: dict[str, FileRef]
+    ctx: JobContext
 
 
 def _now() -> str:
@@ -106,12 +166,13 @@ def file_ref(study_dir: Path, rel: str) -> FileRef:
     return FileRef(path=rel, sha256=sha256_file(path), size_bytes=path.stat().st_size)
 
 
-def manifest_path(study_dir: Path, phase: str) -> Path:
-    return study_dir / "manifests" / f"phase_{phase}.json"
+def manifest_path(study_dir: Path, key: str) -> Path:
+    return study_dir / "manifests" / f"phase_{key}.json"
 
 
-def load_manifest(study_dir: Path, phase: str) -> PhaseManifest | None:
-    path = manifest_path(study_dir, phase)
+def load_manifest(study_dir: Path, key: str) -> PhaseManifest | None:
+    """The manifest of the phase with this key, or None if it has not run."""
+    path = manifest_path(study_dir, key)
     if not path.exists():
         return None
     return PhaseManifest.model_validate_json(path.read_text(encoding="utf-8"))
@@ -136,17 +197,20 @@ def _outputs_intact(study_dir: Path, record: JobRecord) -> bool:
     return True
 
 
-def _execute(fn_path: str, ctx: JobContext) -> JobOutput:
-    """Runs in the worker: limit threads, import the job function, call it."""
-    import torch
+def _worker_init(threads: int) -> None:
+    """Cap a worker's threads before anything in it imports torch, which reads these variables
+    at import; a job that never imports torch then does not pay for importing it."""
+    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[name] = str(threads)
 
-    torch.set_num_threads(ctx.threads)
-    module_name, func_name = fn_path.split(":")
-    func: Callable[[JobContext], JobOutput] = getattr(
-        importlib.import_module(module_name), func_name
-    )
+
+def _execute(kind: JobKind, ctx: JobContext) -> JobOutput:
+    """Runs in the worker (or the caller's process): limit threads, call the job function in
+    its own directory."""
+    if (torch := sys.modules.get("torch")) is not None:
+        torch.set_num_threads(ctx.threads)
     ctx.out_dir.mkdir(parents=True, exist_ok=True)
-    return func(ctx)
+    return kind.fn(ctx)
 
 
 def _error_text(exc: BaseException) -> str:
@@ -154,11 +218,133 @@ def _error_text(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
 
 
+def _decide(
+    study_dir: Path,
+    phase: Phase,
+    job: Job,
+    previous: PhaseManifest | None,
+    succeeded: set[str],
+    force: bool,
+    threads: int,
+) -> JobRecord | _Pending:
+    """A record at once (upstream failed, or unchanged and intact: skipped), else the work."""
+    started = _now()
+    params = job.params.model_dump(mode="json")
+    missing = [r for r in job.requires if r not in succeeded]
+    if missing:
+        return JobRecord(
+            job_id=job.job_id,
+            phase=phase.key,
+            kind=job.kind.name,
+            status="failed",
+            error=f"upstream job failed: {', '.join(missing)}",
+            input_digest="",
+            params=params,
+            started_at=started,
+            finished_at=started,
+            duration_s=0.0,
+        )
+    inputs = {name: file_ref(study_dir, rel) for name, rel in job.inputs.items()}
+    hashes = {name: ref.sha256 for name, ref in inputs.items()}
+    digest = config_digest({"kind": job.kind.name, "params": params, "inputs": hashes})
+    old = previous.jobs.get(job.job_id) if previous else None
+    if (
+        not force
+        and old is not None
+        and old.status in ("completed", "skipped")
+        and old.input_digest == digest
+        and _outputs_intact(study_dir, old)
+    ):
+        return old.model_copy(
+            update={"status": "skipped", "started_at": started, "finished_at": _now()}
+        )
+    ctx = JobContext(
+        study_dir=study_dir,
+        job_id=job.job_id,
+        params=job.params,
+        inputs={k: study_dir / v.path for k, v in inputs.items()},
+        out_dir=study_dir / phase.job_dir(job.job_id),
+        threads=threads,
+    )
+    return _Pending(job, digest, inputs, ctx)
+
+
+def _finished(
+    study_dir: Path,
+    phase: Phase,
+    work: _Pending,
+    started: str,
+    t0: float,
+    output: JobOutput | None,
+    error: str | None,
+) -> JobRecord:
+    status: JobStatus = "completed" if error is None else "failed"
+    outputs: dict[str, FileRef] = {}
+    if output is not None:
+        try:
+            outputs = {name: file_ref(study_dir, rel) for name, rel in output.outputs.items()}
+        except OSError as exc:
+            status, error = "failed", f"declared output missing: {exc}"
+    return JobRecord(
+        job_id=work.job.job_id,
+        phase=phase.key,
+        kind=work.job.kind.name,
+        status=status,
+        error=error,
+        input_digest=work.digest,
+        config_digest=output.config_digest if output else None,
+        params=work.job.params.model_dump(mode="json"),
+        inputs=work.inputs,
+        outputs=outputs,
+        metrics=output.metrics if output and status == "completed" else {},
+        started_at=started,
+        finished_at=_now(),
+        duration_s=round(time.perf_counter() - t0, 3),
+    )
+
+
+_Done = tuple[_Pending, str, float, JobOutput | None, str | None]
+
+
+def _run_serial(pending: Sequence[_Pending]) -> Iterator[_Done]:
+    if pending:
+        import torch  # noqa: F401  (here the caller's process: torch is imported once anyway)
+
+    for work in pending:
+        started, t0 = _now(), time.perf_counter()
+        try:
+            output, error = _execute(work.job.kind, work.ctx), None
+        except Exception as exc:  # one failed job never stops the others
+            output, error = None, _error_text(exc)
+            if os.environ.get("PTYCHO_NL_DEBUG"):
+                traceback.print_exc()
+        yield work, started, t0, output, error
+
+
+def _run_parallel(
+    pending: Sequence[_Pending], workers: int, threads: int
+) -> Iterator[_Done]:
+    ctx_mp = multiprocessing.get_context("spawn")  # fork after torch threads start is unsafe
+    with ProcessPoolExecutor(
+        max_workers=workers, mp_context=ctx_mp, initializer=_worker_init, initargs=(threads,)
+    ) as pool:
+        running: dict[Future, tuple[_Pending, str, float]] = {}
+        for work in pending:
+            fut = pool.submit(_execute, work.job.kind, work.ctx)
+            running[fut] = (work, _now(), time.perf_counter())
+        while running:
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for fut in done:
+                work, started, t0 = running.pop(fut)
+                exc = fut.exception()
+                output = None if exc else fut.result()
+                yield work, started, t0, output, _error_text(exc) if exc else None
+
+
 def run_phase(
     study_dir: Path,
     *,
-    phase: str,
-    title: str,
+    phase: Phase,
     study_digest: str,
     jobs: Sequence[Job],
     workers: int = 1,
@@ -169,144 +355,34 @@ def run_phase(
     """Run (or skip) every job of a phase; return the phase manifest (also written to disk).
 
     `succeeded` holds job ids of earlier phases that completed or were skipped; a job whose
-    `requires` are not all in it fails at once with an "upstream" error.
+    `requires` are not all in it fails at once with an "upstream" error. Jobs that succeed here
+    are added to it.
     """
-    previous = load_manifest(study_dir, phase)
-    manifest = PhaseManifest(phase=phase, title=title, study_digest=study_digest, updated_at=_now())
+    previous = load_manifest(study_dir, phase.key)
+    manifest = PhaseManifest(
+        phase=phase.key, title=phase.title, study_digest=study_digest, updated_at=_now()
+    )
     succeeded = succeeded if succeeded is not None else set()
-    total_threads = max(1, (os.cpu_count() or 1))
-    threads = max(1, total_threads // max(1, workers))
+    threads = max(1, (os.cpu_count() or 1) // max(1, workers))
 
-    pending: list[tuple[Job, str, dict[str, FileRef]]] = []
-    for job in jobs:
-        started = _now()
-        missing = [r for r in job.requires if r not in succeeded]
-        if missing:
-            record = JobRecord(
-                job_id=job.job_id,
-                phase=phase,
-                status="failed",
-                error=f"upstream job failed: {', '.join(missing)}",
-                input_digest="",
-                params=job.params,
-                started_at=started,
-                finished_at=started,
-                duration_s=0.0,
-            )
-            manifest.jobs[job.job_id] = record
-            _save(study_dir, manifest)
-            if on_done:
-                on_done(record)
-            continue
-        inputs = {name: file_ref(study_dir, rel) for name, rel in job.inputs.items()}
-        digest = config_digest(
-            {"fn": job.fn, "params": job.params, "inputs": {k: v.sha256 for k, v in inputs.items()}}
-        )
-        old = previous.jobs.get(job.job_id) if previous else None
-        if (
-            not force
-            and old is not None
-            and old.status in ("completed", "skipped")
-            and old.input_digest == digest
-            and _outputs_intact(study_dir, old)
-        ):
-            record = old.model_copy(
-                update={"status": "skipped", "started_at": started, "finished_at": _now()}
-            )
-            manifest.jobs[job.job_id] = record
-            succeeded.add(job.job_id)
-            _save(study_dir, manifest)
-            if on_done:
-                on_done(record)
-            continue
-        pending.append((job, digest, inputs))
-
-    def finish(
-        job: Job,
-        digest: str,
-        inputs: dict[str, FileRef],
-        started: str,
-        t0: float,
-        output: JobOutput | None,
-        error: str | None,
-    ) -> None:
-        status: JobStatus = "completed" if error is None else "failed"
-        outputs: dict[str, FileRef] = {}
-        if output is not None:
-            try:
-                outputs = {name: file_ref(study_dir, rel) for name, rel in output.outputs.items()}
-            except OSError as exc:
-                status, error = "failed", f"declared output missing: {exc}"
-        record = JobRecord(
-            job_id=job.job_id,
-            phase=phase,
-            status=status,
-            error=error,
-            input_digest=digest,
-            config_digest=output.config_digest if output else None,
-            params=job.params,
-            inputs=inputs,
-            outputs=outputs,
-            metrics=output.metrics if output and status == "completed" else {},
-            started_at=started,
-            finished_at=_now(),
-            duration_s=round(time.perf_counter() - t0, 3),
-        )
-        manifest.jobs[job.job_id] = record
-        if status == "completed":
-            succeeded.add(job.job_id)
+    def book(record: JobRecord) -> None:
+        manifest.jobs[record.job_id] = record
+        if record.status != "failed":
+            succeeded.add(record.job_id)
         _save(study_dir, manifest)
         if on_done:
             on_done(record)
 
-    def context(job: Job, inputs: dict[str, FileRef]) -> JobContext:
-        return JobContext(
-            study_dir=study_dir,
-            job_id=job.job_id,
-            params=job.params,
-            inputs={k: study_dir / v.path for k, v in inputs.items()},
-            out_dir=study_dir / phase_dirname(phase) / job.job_id,
-            threads=threads,
-        )
-
-    if workers <= 1:
-        for job, digest, inputs in pending:
-            started, t0 = _now(), time.perf_counter()
-            try:
-                output, error = _execute(job.fn, context(job, inputs)), None
-            except Exception as exc:  # one failed job never stops the others
-                output, error = None, _error_text(exc)
-                if os.environ.get("PTYCHO_NL_DEBUG"):
-                    traceback.print_exc()
-            finish(job, digest, inputs, started, t0, output, error)
-    else:
-        ctx_mp = multiprocessing.get_context("spawn")  # fork after torch threads start is unsafe
-        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx_mp) as pool:
-            running: dict[Future, tuple[Job, str, dict[str, FileRef], str, float]] = {}
-            for job, digest, inputs in pending:
-                fut = pool.submit(_execute, job.fn, context(job, inputs))
-                running[fut] = (job, digest, inputs, _now(), time.perf_counter())
-            while running:
-                done, _ = wait(running, return_when=FIRST_COMPLETED)
-                for fut in done:
-                    job, digest, inputs, started, t0 = running.pop(fut)
-                    exc = fut.exception()
-                    finish(
-                        job,
-                        digest,
-                        inputs,
-                        started,
-                        t0,
-                        None if exc else fut.result(),
-                        _error_text(exc) if exc else None,
-                    )
-    manifest.jobs = {job.job_id: manifest.jobs[job.job_id] for job in jobs}  # design order
+    pending: list[_Pending] = []
+    for job in jobs:
+        decided = _decide(study_dir, phase, job, previous, succeeded, force, threads)
+        if isinstance(decided, JobRecord):
+            book(decided)
+        else:
+            pending.append(decided)
+    done = _run_serial(pending) if workers <= 1 else _run_parallel(pending, workers, threads)
+    for work, started, t0, output, error in done:
+        book(_finished(study_dir, phase, work, started, t0, output, error))
+    manifest.jobs = {job.job_id: manifest.jobs[job.job_id] for job in jobs}  # caller's order
     _save(study_dir, manifest)
     return manifest
-
-
-PHASE_DIRS = {"C": "data", "D": "views", "E": "runs", "F": "iterative", "G": "compare"}
-
-
-def phase_dirname(phase: str) -> str:
-    return PHASE_DIRS.get(phase, f"phase_{phase}")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import json
-import platform
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -17,26 +16,37 @@ from typing import Any
 import numpy as np
 
 from ptycho_nl.evaluate.figures import save_png
+from ptycho_nl.evaluate.metrics import (
+    AMPLITUDE_SSIM,
+    FRC_RESOLUTION,
+    NRMSE,
+    PHASE_PSNR,
+    PHASE_SSIM,
+    MetricSpec,
+)
 from ptycho_nl.io_utils import atomic_write_text
-from ptycho_nl.study.jobs import PhaseManifest, load_manifest
+from ptycho_nl.study.job_kinds import TrainParams
+from ptycho_nl.study.jobs import Phase, PhaseManifest, load_manifest
+from ptycho_nl.study.phases import COMPARE, PHASES, TRAIN, VIEWS
 
-PHASES = ("C", "D", "E", "F", "G")
-METRIC_LABELS = {
-    "ssim_phase": "phase SSIM",
-    "ssim_amplitude": "amplitude SSIM",
-    "nrmse": "NRMSE",
-    "psnr_phase": "phase PSNR (dB)",
-    "frc_resolution": "FRC ½-bit resolution (px)",
-}
-HIGHER_IS_BETTER = {"ssim_phase": True, "ssim_amplitude": True, "nrmse": False, "psnr_phase": True}
+# The results table's metric columns, in order, with the significant digits each is shown with.
+REPORT_METRICS: tuple[tuple[MetricSpec, int], ...] = (
+    (PHASE_SSIM, 3),
+    (AMPLITUDE_SSIM, 3),
+    (NRMSE, 3),
+    (PHASE_PSNR, 2),
+    (FRC_RESOLUTION, 3),
+)
+VIEW_COLUMNS = ("dose", "view", "overlap_requested", "overlap_measured", "n_train", "n_test")
 
 
 class ReportError(Exception):
     pass
 
 
-def load_manifests(study_dir: Path) -> dict[str, PhaseManifest]:
-    manifests = {p: m for p in PHASES if (m := load_manifest(study_dir, p)) is not None}
+def load_manifests(study_dir: Path) -> dict[Phase, PhaseManifest]:
+    """Every phase manifest present, in phase order; ReportError if there is none."""
+    manifests = {p: m for p in PHASES if (m := load_manifest(study_dir, p.key)) is not None}
     if not manifests:
         raise ReportError(
             f"{study_dir}: no phase manifests under manifests/ (is this a study directory?)"
@@ -44,10 +54,10 @@ def load_manifests(study_dir: Path) -> dict[str, PhaseManifest]:
     return manifests
 
 
-def results_rows(manifests: dict[str, PhaseManifest]) -> list[dict[str, Any]]:
-    """One row per (dose, view, method) from phase G's job metrics."""
+def results_rows(manifests: dict[Phase, PhaseManifest]) -> list[dict[str, Any]]:
+    """One row per (dose, view, method) from the compare phase's job metrics."""
     rows = []
-    g = manifests.get("G")
+    g = manifests.get(COMPARE)
     if g is None:
         return rows
     for job in g.jobs.values():
@@ -62,7 +72,7 @@ def results_rows(manifests: dict[str, PhaseManifest]) -> list[dict[str, Any]]:
                     "method": method,
                     "source_job": m.get("source_job"),
                     "compare_job": job.job_id,
-                    **{k: m.get(k) for k in METRIC_LABELS},
+                    **{metric.name: m.get(metric.name) for metric, _ in REPORT_METRICS},
                 }
             )
     rows.sort(key=lambda r: (r["view"], r["dose"], r["method"]))
@@ -94,8 +104,8 @@ def _figure_quality_vs_dose(rows: list[dict], out: Path) -> Path | None:
         for method, rs in sorted(by_method.items()):
             rs.sort(key=lambda r: r["dose"])
             doses = [r["dose"] for r in rs]
-            axes[0][col].plot(doses, [r["ssim_phase"] for r in rs], marker="o", label=method)
-            axes[1][col].plot(doses, [r["nrmse"] for r in rs], marker="o", label=method)
+            axes[0][col].plot(doses, [r[PHASE_SSIM.name] for r in rs], marker="o", label=method)
+            axes[1][col].plot(doses, [r[NRMSE.name] for r in rs], marker="o", label=method)
         overlap = next(
             (r["overlap"] for r in rows if r["view"] == view and r["overlap"] is not None), None
         )
@@ -156,20 +166,14 @@ def _figure_frc(g: PhaseManifest, out: Path) -> Path | None:
     for ax, job in zip(
         axes[0], sorted(jobs, key=lambda j: (j.metrics["view"], j.metrics["dose"])), strict=True
     ):
-        threshold = None
+        freqs = threshold = None
         for method, m in sorted(job.metrics.get("methods", {}).items()):
             frc = m.get("frc")
             if frc:
-                ax.plot(frc["freq"], frc["curve"], label=method)
-                threshold = frc.get("threshold", threshold)
+                ax.plot(frc["freqs"], frc["curve"], label=method)
+                freqs, threshold = frc["freqs"], frc.get("threshold", threshold)
         if threshold is not None:
-            ax.plot(
-                job.metrics["methods"][next(iter(job.metrics["methods"]))]["frc"]["freq"],
-                threshold,
-                "k--",
-                lw=0.8,
-                label="½-bit",
-            )
+            ax.plot(freqs, threshold, "k--", lw=0.8, label="½-bit")
         ax.set_title(f"{job.metrics['view']}, dose {job.metrics['dose']:.0e}", fontsize=9)
         ax.set_xlabel("spatial frequency (cycles/px)")
         ax.set_ylim(0, 1.05)
@@ -186,17 +190,19 @@ def _figure_learning_curves(study_dir: Path, e: PhaseManifest, out: Path) -> Pat
     jobs = [j for j in e.jobs.values() if j.status != "failed" and "metrics" in j.outputs]
     if not jobs:
         return None
-    models = sorted({j.params["model"] for j in jobs})
+    params = {j.job_id: TrainParams.model_validate(j.params) for j in jobs}
+    models = sorted({p.model for p in params.values()})
     fig, axes = plt.subplots(1, len(models), figsize=(4.5 * len(models), 3.4), squeeze=False)
     for ax, model in zip(axes[0], models, strict=True):
-        for job in sorted((j for j in jobs if j.params["model"] == model), key=lambda j: j.job_id):
+        own = sorted((j for j in jobs if params[j.job_id].model == model), key=lambda j: j.job_id)
+        for job in own:
             metrics = json.loads((study_dir / job.outputs["metrics"].path).read_text())
             epochs = metrics.get("epochs", [])
             ax.plot(
                 [ep["num"] for ep in epochs],
                 [ep["val_loss"] for ep in epochs],
                 marker=".",
-                label=f"{job.params['view']} {job.params['dose']:.0e}",
+                label=f"{params[job.job_id].view} {params[job.job_id].dose:.0e}",
             )
         ax.set_title(f"{model}: validation loss")
         ax.set_xlabel("epoch")
@@ -206,33 +212,20 @@ def _figure_learning_curves(study_dir: Path, e: PhaseManifest, out: Path) -> Pat
     return save_png(fig, out, dpi=100)
 
 
-def environment() -> dict[str, str]:
-    import torch
+def environment() -> dict[str, Any]:
+    """`provenance.environment()` without the rendering process's thread count (each job set
+    its own, so the renderer's says nothing about the study, and a re-render stays identical)."""
+    from ptycho_nl.provenance import environment as process_environment
 
-    return {
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "torch": torch.__version__,
-        "numpy": np.__version__,
-        "cuda": str(torch.cuda.is_available()),
-    }
+    return {k: v for k, v in process_environment().items() if k != "torch_threads"}
 
 
-def build_context(study_dir: Path) -> dict[str, Any]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    manifests = load_manifests(study_dir)
-    design = (
-        json.loads((study_dir / "design.json").read_text())
-        if (study_dir / "design.json").exists()
-        else {}
-    )
+def _figures(study_dir: Path, manifests: dict[Phase, PhaseManifest], rows: list[dict]) -> list:
+    """Every figure the manifests allow, as {title, path}."""
     fig_dir = study_dir / "figures"
     fig_dir.mkdir(exist_ok=True)
-    rows = results_rows(manifests)
     figures = []
-    if (g := manifests.get("G")) is not None:
+    if (g := manifests.get(COMPARE)) is not None:
         for title, path in (
             ("Quality versus dose", _figure_quality_vs_dose(rows, fig_dir / "quality_vs_dose.png")),
             (
@@ -243,37 +236,43 @@ def build_context(study_dir: Path) -> dict[str, Any]:
         ):
             if path is not None:
                 figures.append({"title": title, "path": path})
-    if (e := manifests.get("E")) is not None and (
+    if (e := manifests.get(TRAIN)) is not None and (
         path := _figure_learning_curves(study_dir, e, fig_dir / "learning_curves.png")
     ):
         figures.append({"title": "Learning curves", "path": path})
+    return figures
+
+
+def _overlaps(manifests: dict[Phase, PhaseManifest]) -> list[dict[str, Any]]:
+    """The views phase's measured overlaps, one row per successful job."""
+    views = manifests.get(VIEWS)
+    if views is None:
+        return []
+    return [
+        {"job": job.job_id, **{k: job.metrics.get(k) for k in VIEW_COLUMNS}}
+        for job in views.jobs.values()
+        if job.status != "failed"
+    ]
+
+
+def build_context(study_dir: Path) -> dict[str, Any]:
+    """Everything the report templates show, read from the study directory."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    manifests = load_manifests(study_dir)
+    design = (
+        json.loads((study_dir / "design.json").read_text())
+        if (study_dir / "design.json").exists()
+        else {}
+    )
+    rows = results_rows(manifests)
     comparisons_path = study_dir / "manifests" / "comparisons.json"
     comparisons = (
         json.loads(comparisons_path.read_text())["comparisons"] if comparisons_path.exists() else []
     )
-    views = manifests.get("D")
-    overlaps = []
-    if views is not None:
-        for job in views.jobs.values():
-            if job.status != "failed":
-                overlaps.append(
-                    {
-                        "job": job.job_id,
-                        **{
-                            k: job.metrics.get(k)
-                            for k in (
-                                "dose",
-                                "view",
-                                "overlap_requested",
-                                "overlap_measured",
-                                "n_train",
-                                "n_test",
-                            )
-                        },
-                    }
-                )
     failed = [
-        {"phase": p, "job": j.job_id, "error": j.error}
+        {"phase": p.key, "job": j.job_id, "error": j.error}
         for p, m in manifests.items()
         for j in m.jobs.values()
         if j.status == "failed"
@@ -283,7 +282,7 @@ def build_context(study_dir: Path) -> dict[str, Any]:
         "study_digest": next(iter(manifests.values())).study_digest,
         "phases": [
             {
-                "phase": p,
+                "phase": p.key,
                 "title": m.title,
                 **m.counts(),
                 "seconds": round(sum(j.duration_s for j in m.jobs.values()), 1),
@@ -292,11 +291,11 @@ def build_context(study_dir: Path) -> dict[str, Any]:
         ],
         "rows": rows,
         "comparisons": comparisons,
-        "overlaps": overlaps,
+        "overlaps": _overlaps(manifests),
         "failed": failed,
-        "figures": figures,
+        "figures": _figures(study_dir, manifests, rows),
         "environment": environment(),
-        "metric_labels": METRIC_LABELS,
+        "report_metrics": REPORT_METRICS,
     }
 
 

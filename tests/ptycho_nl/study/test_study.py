@@ -1,4 +1,9 @@
-"""The dose/overlap study end to end: a tiny design fast, the demo preset slow."""
+"""The dose/overlap study end to end: tiny designs fast, the demo preset slow.
+
+The tiny designs prove the path (every phase runs, a re-run skips, a lost output is redone, the
+report renders from the manifests); only the demo test runs what `ptycho-nl demo` runs, for the
+assertions about the demo's quality.
+"""
 
 import json
 import re
@@ -10,6 +15,7 @@ from ptycho_nl.cli import app
 from ptycho_nl.study.design import PRESETS, StudyDesign, ViewSpec
 from ptycho_nl.study.dose_overlap import run_study
 from ptycho_nl.study.jobs import load_manifest
+from ptycho_nl.study.phases import COMPARE, GENERATE, ITERATIVE, TRAIN, VIEWS, dose_tag
 
 runner = CliRunner()
 
@@ -21,6 +27,20 @@ TINY = StudyDesign(
     object_size=96,
     patch_size=32,
     iterations=40,
+    tiles_per_side=3,
+)
+
+# Both networks for a few epochs on the tiny object: the training phase's path, not its quality.
+TINY_NETWORKS = StudyDesign(
+    name="tiny_networks",
+    doses=[1e5],
+    views=[ViewSpec(name="dense", overlap=0.7)],
+    models=["pinn", "supervised"],
+    object_size=96,
+    patch_size=32,
+    epochs=2,
+    pinn_epochs=2,
+    batch_size=8,
     tiles_per_side=3,
 )
 
@@ -38,25 +58,25 @@ def _report_rows(markdown: str) -> list[list[str]]:
 def test_tiny_study_runs_resumes_and_reports_from_manifests(tmp_path):
     first = run_study(TINY, tmp_path)
     assert first.failed_jobs == 0
-    assert first.phases["G"] == {"completed": 1, "failed": 0, "skipped": 0}
-    g = load_manifest(tmp_path, "G")
+    assert first.phases[COMPARE.key] == {"completed": 1, "failed": 0, "skipped": 0}
+    g = load_manifest(tmp_path, COMPARE.key)
     methods = g.jobs["G-d1e4-dense"].metrics["methods"]
     assert set(methods) == {"epie", "constant"}
     # ePIE converges on this data: it must beat a featureless object by a wide margin.
-    assert methods["epie"]["ssim_phase"] > methods["constant"]["ssim_phase"] + 0.2
+    assert methods["epie"]["phase_ssim"] > methods["constant"]["phase_ssim"] + 0.2
     assert methods["epie"]["nrmse"] < methods["constant"]["nrmse"]
     report = (tmp_path / "report.md").read_text()
     # Each results row in the report equals the manifest's numbers and names its source job.
     rows = _report_rows(report)
     assert len(rows) == 2
-    for _view, _dose, method, ssim_phase, _, nrmse, *_, source in rows:
+    for _view, _dose, method, phase_ssim, _, nrmse, *_, source in rows:
         m = methods[method]
-        assert float(ssim_phase) == pytest.approx(m["ssim_phase"], abs=5e-4)
+        assert float(phase_ssim) == pytest.approx(m["phase_ssim"], abs=5e-4)
         assert float(nrmse) == pytest.approx(m["nrmse"], abs=5e-4)
         assert source == str(m["source_job"])
     assert first.design_digest in report
     # The measured overlap is reported, not the requested one.
-    d = load_manifest(tmp_path, "D").jobs["D-d1e4-dense"].metrics
+    d = load_manifest(tmp_path, VIEWS.key).jobs["D-d1e4-dense"].metrics
     assert d["overlap_measured"] != d["overlap_requested"]
     assert f"{d['overlap_measured']:.3f}" in report
 
@@ -67,7 +87,8 @@ def test_tiny_study_runs_resumes_and_reports_from_manifests(tmp_path):
     # Losing one output redoes that job (and only that job) on the next run.
     (tmp_path / g.jobs["G-d1e4-dense"].outputs["aligned"].path).unlink()
     third = run_study(TINY, tmp_path)
-    assert third.phases["G"]["completed"] == 1 and third.phases["F"]["skipped"] == 1
+    assert third.phases[COMPARE.key]["completed"] == 1
+    assert third.phases[ITERATIVE.key]["skipped"] == 1
 
     # `ptycho-nl report` re-renders from the manifests alone, to the same text.
     report = (tmp_path / "report.md").read_text()
@@ -77,6 +98,74 @@ def test_tiny_study_runs_resumes_and_reports_from_manifests(tmp_path):
     assert (tmp_path / "report.md").read_text() == report
     html = (tmp_path / "report.html").read_text()
     assert html.count("data:image/png;base64,") >= 3
+
+
+def test_networks_train_reconstruct_and_are_compared_on_a_tiny_design(tmp_path):
+    result = run_study(TINY_NETWORKS, tmp_path)
+    assert result.failed_jobs == 0
+    assert set(result.phases) == {GENERATE.key, VIEWS.key, TRAIN.key, COMPARE.key}
+    e = load_manifest(tmp_path, TRAIN.key)
+    assert {j.params["model"] for j in e.jobs.values()} == {"pinn", "supervised"}
+    for job in e.jobs.values():
+        assert job.status == "completed" and job.metrics["epochs"] == 2, job.job_id
+        assert job.outputs["object"].path == f"runs/{job.job_id}/recon/object.npy"
+    g = load_manifest(tmp_path, COMPARE.key).jobs["G-d1e5-dense"]
+    assert set(g.metrics["methods"]) == {"pinn", "supervised", "constant"}
+    assert g.metrics["methods"]["pinn"]["source_job"] == "E-d1e5-dense-pinn-s0"
+    # Every row of the report traces to a completed training job.
+    report = (tmp_path / "report.md").read_text()
+    rows = _report_rows(report)
+    assert len(rows) == 3
+    for *_, method, _phase_ssim, _amp, _nrmse, _psnr, _frc, source in rows:
+        if method != "constant":
+            assert e.jobs[source].status == "completed"
+    # All pairs on every compared metric, BH-adjusted, and a "better" only with a clear interval.
+    record = json.loads((tmp_path / "manifests" / "comparisons.json").read_text())
+    assert record["metrics"] == {"phase_ssim": True, "amplitude_ssim": True, "nrmse": False}
+    comparisons = record["comparisons"]
+    assert len(comparisons) == 3 * 3
+    assert all(c["p_adjusted"] >= c["p_value"] - 1e-12 for c in comparisons)
+    for c in comparisons:
+        if "better" in c["verdict"]:
+            assert c["ci_low"] > 0 or c["ci_high"] < 0
+    assert "![Learning curves](figures/learning_curves.png)" in report
+
+
+def test_the_plan_wires_every_input_to_a_job_it_requires():
+    from ptycho_nl.study.plan import plan_jobs
+
+    phases = plan_jobs(PRESETS["paper"])
+    jobs = {job.job_id: (phase, job) for phase, js in phases.items() for job in js}
+    assert len(jobs) == sum(len(js) for js in phases.values())  # ids are unique
+
+    def upstream(job_id):  # every job id `job_id` waits for, directly or through another
+        found = set(jobs[job_id][1].requires)
+        for r in jobs[job_id][1].requires:
+            found |= upstream(r)
+        return found
+
+    for job_id, (phase, job) in jobs.items():
+        assert job_id.startswith(f"{phase.key}-")
+        for path in job.inputs.values():
+            producer = path.split("/")[1]
+            assert producer in upstream(job_id), (job_id, path)
+            assert path.startswith(jobs[producer][0].job_dir(producer) + "/"), (job_id, path)
+    design = PRESETS["paper"]
+    cells = len(design.doses) * len(design.views)
+    assert len(phases[TRAIN]) == cells * len(design.models) * len(design.seeds)
+    assert len(phases[ITERATIVE]) == cells * len(design.iterative)
+    assert len(phases[COMPARE]) == cells
+
+
+def test_no_library_function_looks_like_a_test_to_pytest():
+    import importlib
+    import pkgutil
+
+    import ptycho_nl.study
+
+    for info in pkgutil.iter_modules(ptycho_nl.study.__path__):
+        module = importlib.import_module(f"ptycho_nl.study.{info.name}")
+        assert not [n for n in vars(module) if n.startswith("test")], info.name
 
 
 @pytest.mark.parametrize(
@@ -121,12 +210,14 @@ def test_demo_runs_end_to_end_and_its_report_matches_the_manifests(tmp_path):
     out = tmp_path / "demo"
     result = runner.invoke(app, ["demo", "--out", str(out), "--json"])
     assert result.exit_code == 0, result.output
-    summary = json.loads(result.stdout)
+    envelope = json.loads(result.stdout)
+    assert envelope["ok"] is True and envelope["error"] is None
+    summary = envelope["data"]
     design = PRESETS["demo"]
     assert summary["design_digest"] == design.digest
     assert summary["failed_jobs"] == 0
-    g = load_manifest(out, "G")
-    e = load_manifest(out, "E")
+    g = load_manifest(out, COMPARE.key)
+    e = load_manifest(out, TRAIN.key)
     # Every network's training loss fell, and each row of the report traces to a completed job.
     for job in e.jobs.values():
         assert job.metrics["last_train_loss"] < job.metrics["first_train_loss"], job.job_id
@@ -136,14 +227,14 @@ def test_demo_runs_end_to_end_and_its_report_matches_the_manifests(tmp_path):
         len(design.doses) * len(design.views) * (len(design.models) + len(design.iterative) + 1)
     )
     assert len(rows) == expected
-    for view, dose, method, ssim_phase, ssim_amp, nrmse, *_, source in rows:
-        job = g.jobs[f"G-{_tag(float(dose))}-{view}"]
+    for view, dose, method, phase_ssim, amplitude_ssim, nrmse, *_, source in rows:
+        job = g.jobs[f"G-{dose_tag(float(dose))}-{view}"]
         m = job.metrics["methods"][method]
-        assert float(ssim_phase) == pytest.approx(m["ssim_phase"], abs=5e-4)
-        assert float(ssim_amp) == pytest.approx(m["ssim_amplitude"], abs=5e-4)
+        assert float(phase_ssim) == pytest.approx(m["phase_ssim"], abs=5e-4)
+        assert float(amplitude_ssim) == pytest.approx(m["amplitude_ssim"], abs=5e-4)
         assert float(nrmse) == pytest.approx(m["nrmse"], abs=5e-4)
         if method != "constant":
-            assert source in e.jobs or source in load_manifest(out, "F").jobs
+            assert source in e.jobs or source in load_manifest(out, ITERATIVE.key).jobs
     comparisons = json.loads((out / "manifests" / "comparisons.json").read_text())["comparisons"]
     assert comparisons and all(c["p_adjusted"] >= c["p_value"] - 1e-12 for c in comparisons)
     for c in comparisons:
@@ -151,8 +242,8 @@ def test_demo_runs_end_to_end_and_its_report_matches_the_manifests(tmp_path):
             assert c["ci_low"] > 0 or c["ci_high"] < 0
     # The quality bar: at the highest dose on the dense view the PINN clearly beats a
     # featureless object, and the paired comparison says so (deterministic, seeded run).
-    top = g.jobs[f"G-{_tag(max(design.doses))}-dense"].metrics["methods"]
-    assert top["pinn"]["ssim_phase"] > top["constant"]["ssim_phase"] + 0.05
+    top = g.jobs[f"G-{dose_tag(max(design.doses))}-dense"].metrics["methods"]
+    assert top["pinn"]["phase_ssim"] > top["constant"]["phase_ssim"] + 0.05
     assert top["pinn"]["nrmse"] < top["constant"]["nrmse"]
     verdicts = {
         (c["view"], c["dose"], c["metric"], c["method_a"], c["method_b"]): c["verdict"]
@@ -160,12 +251,6 @@ def test_demo_runs_end_to_end_and_its_report_matches_the_manifests(tmp_path):
     }
     assert verdicts[("dense", max(design.doses), "nrmse", "constant", "pinn")] == "pinn better"
     # The iterative baseline converges: its Fourier error falls at every dose and view.
-    for job in load_manifest(out, "F").jobs.values():
+    for job in load_manifest(out, ITERATIVE.key).jobs.values():
         assert job.metrics["final_fourier_error"] < job.metrics["first_fourier_error"]
     assert re.search(r"!\[Quality versus dose\]\(figures/quality_vs_dose.png\)", report)
-
-
-def _tag(dose: float) -> str:
-    from ptycho_nl.study.dose_overlap import dose_tag
-
-    return dose_tag(dose)

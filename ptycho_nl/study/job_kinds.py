@@ -1,0 +1,223 @@
+"""The study's job kinds C-F: one typed parameter model and one function per kind.
+
+C `generate` simulates one (dose, view) cell and splits it by region into train.npz / test.npz
+(a one-patch gap keeps every test patch disjoint from every training patch). D `describe_view`
+validates those files and measures the overlap actually achieved (a view's name and requested
+overlap are not taken on trust). E `train_network` trains on the training region and
+reconstructs the test region from the bundle. F `run_iterative` runs one solver (known probe)
+on the test patterns. The comparison (G) lives in `study/compare.py`.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, PositiveFloat, PositiveInt
+
+from ptycho_nl.config import StrictModel, config_digest
+from ptycho_nl.io_utils import atomic_write_json
+from ptycho_nl.study.design import ModelName, ObjectKind, SolverName
+from ptycho_nl.study.jobs import JobContext, JobKind, JobOutput
+
+PROBE_APERTURE = 0.8  # pupil radius / Nyquist: a ~N/2-wide probe, so each pattern is 2x oversampled
+PROBE_DEFOCUS = 10.0
+SCAN_JITTER = 0.5
+TEST_FRACTION = 0.3
+
+
+class CellParams(StrictModel):
+    """The (dose, view) cell a job belongs to; every study job's parameters carry it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    dose: PositiveFloat
+    view: str
+
+
+class GenerateParams(CellParams):
+    overlap: float
+    object_kind: ObjectKind
+    object_size: PositiveInt
+    patch_size: PositiveInt
+    seed: int
+
+
+class ViewParams(CellParams):
+    overlap: float
+
+
+class TrainParams(CellParams):
+    model: ModelName
+    seed: int
+    epochs: PositiveInt
+    batch_size: PositiveInt
+    learning_rate: PositiveFloat
+    gridsize: PositiveInt
+
+
+class IterativeParams(CellParams):
+    method: SolverName
+    iterations: PositiveInt
+    seed: int
+
+
+class ViewRecord(BaseModel):
+    """`views/<job>/view.json`: what a (dose, view) cell's files actually hold."""
+
+    dose: float
+    view: str
+    overlap_requested: float
+    overlap_measured: float
+    overlap_measured_test: float
+    n_train: int
+    n_test: int
+    object_shape: list[int]
+
+
+def scan_positions_for(object_size: int, patch_size: int, overlap: float) -> int:
+    """The largest square raster (positions) whose patches fit the object at this overlap."""
+    from ptycho_nl.simulate import (
+        ProbeConfig,
+        ScanConfig,
+        make_probe,
+        make_scan,
+        min_object_shape,
+        probe_diameter,
+    )
+
+    probe = make_probe(
+        ProbeConfig(size=patch_size, kind="disk", aperture=PROBE_APERTURE, defocus=PROBE_DEFOCUS)
+    )
+    diameter = probe_diameter(probe)
+    per_side = max(2, int(object_size / ((1.0 - overlap) * diameter)) + 1)
+    while per_side > 2:
+        scan = ScanConfig(
+            kind="raster", n_positions=per_side**2, overlap=overlap, jitter=SCAN_JITTER
+        )
+        # Jitter can only widen the scan by a few pixels: leave room for it.
+        positions = make_scan(scan, diameter=diameter, patch_size=patch_size)
+        if max(min_object_shape(positions, patch_size)) + 4 * SCAN_JITTER <= object_size:
+            break
+        per_side -= 1
+    return per_side * per_side
+
+
+def generate(ctx: JobContext[GenerateParams]) -> JobOutput:
+    from ptycho_nl.simulate import (
+        ObjectConfig,
+        ProbeConfig,
+        ScanConfig,
+        SimulationConfig,
+        simulate_train_test,
+    )
+
+    p = ctx.params
+    config = SimulationConfig(
+        object=ObjectConfig(kind=p.object_kind, size=p.object_size),
+        probe=ProbeConfig(
+            size=p.patch_size, kind="disk", aperture=PROBE_APERTURE, defocus=PROBE_DEFOCUS
+        ),
+        scan=ScanConfig(
+            kind="raster",
+            n_positions=scan_positions_for(p.object_size, p.patch_size, p.overlap),
+            overlap=p.overlap,
+            jitter=SCAN_JITTER,
+        ),
+        dose=p.dose,
+        seed=p.seed,
+        test_fraction=TEST_FRACTION,
+    )
+    paths = simulate_train_test(config, ctx.out_dir)
+    return JobOutput(
+        outputs={"train": ctx.rel(paths["train"]), "test": ctx.rel(paths["test"])},
+        config_digest=config_digest(config),
+    )
+
+
+def describe_view(ctx: JobContext[ViewParams]) -> JobOutput:
+    import torch
+
+    from ptycho_nl.data.npz import load_npz
+    from ptycho_nl.simulate import measure_overlap
+
+    train = load_npz(ctx.inputs["train"])
+    test = load_npz(ctx.inputs["test"])
+    probe = torch.from_numpy(np.asarray(train.probe))
+    record = ViewRecord(
+        dose=ctx.params.dose,
+        view=ctx.params.view,
+        overlap_requested=ctx.params.overlap,
+        overlap_measured=round(measure_overlap(train.positions, probe), 4),
+        overlap_measured_test=round(measure_overlap(test.positions, probe), 4),
+        n_train=train.n_patterns,
+        n_test=test.n_patterns,
+        object_shape=list(np.asarray(train.object).shape),
+    ).model_dump(mode="json")
+    atomic_write_json(ctx.out_dir / "view.json", record)
+    return JobOutput(outputs={"view": ctx.rel(ctx.out_dir / "view.json")}, metrics=record)
+
+
+def train_network(ctx: JobContext[TrainParams]) -> JobOutput:
+    from ptycho_nl.errors import PtychoError
+    from ptycho_nl.recon.jobs import reconstruct_network_to_dir
+    from ptycho_nl.train.config import default_config
+    from ptycho_nl.train.loop import train
+
+    p = ctx.params
+    config = default_config(
+        p.model,
+        epochs=p.epochs,
+        batch_size=p.batch_size,
+        seed=p.seed,
+        device="cpu",
+        optimizer={"name": "adam", "lr": p.learning_rate, "weight_decay": 0.0},
+        data={"gridsize": p.gridsize, "val_fraction": 0.2, "max_groups": None},
+    )
+    run_dir = ctx.out_dir / "run"
+    result = train(config, ctx.inputs["train"], run_dir, progress=False)
+    if result.status == "failed":
+        raise PtychoError(result.error or "training failed")
+    record = reconstruct_network_to_dir(
+        result.bundle_path, ctx.inputs["test"], ctx.out_dir / "recon"
+    )
+    epochs = result.epochs or json.loads((run_dir / "logs" / "metrics.json").read_text())["epochs"]
+    return JobOutput(
+        outputs={
+            "bundle": ctx.rel(result.bundle_path),
+            "metrics": ctx.rel(run_dir / "logs" / "metrics.json"),
+            "object": ctx.rel(ctx.out_dir / "recon" / "object.npy"),
+        },
+        metrics={
+            "best_val_loss": result.best_val_loss,
+            "first_train_loss": epochs[0]["train_loss"] if epochs else None,
+            "last_train_loss": epochs[-1]["train_loss"] if epochs else None,
+            "epochs": len(epochs),
+            "inference_seconds": record.total_seconds,
+        },
+        config_digest=result.config_digest,
+    )
+
+
+def run_iterative(ctx: JobContext[IterativeParams]) -> JobOutput:
+    from ptycho_nl.recon.jobs import reconstruct_iterative_to_dir
+    from ptycho_nl.recon.options import IterativeOptions
+
+    p = ctx.params
+    options = IterativeOptions(method=p.method, iterations=p.iterations, seed=p.seed)
+    record = reconstruct_iterative_to_dir(ctx.inputs["test"], ctx.out_dir, options=options)
+    return JobOutput(
+        outputs={"object": ctx.rel(ctx.out_dir / "object.npy")},
+        metrics={
+            "seconds_per_iteration": record.seconds_per_iteration,
+            "final_fourier_error": record.errors[-1] if record.errors else None,
+            "first_fourier_error": record.errors[0] if record.errors else None,
+        },
+        config_digest=config_digest(options),
+    )
+
+
+GENERATE_JOB = JobKind("generate", generate, GenerateParams)
+VIEW_JOB = JobKind("describe_view", describe_view, ViewParams)
+TRAIN_JOB = JobKind("train_network", train_network, TrainParams)
+ITERATIVE_JOB = JobKind("run_iterative", run_iterative, IterativeParams)

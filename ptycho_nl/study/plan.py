@@ -1,0 +1,132 @@
+"""Every job of a dose/overlap study, derived from its design.
+
+Each (dose, view) cell gets one job per phase kind: C generate, D describe the view, E one per
+(model, seed), F one per solver, G one compare job reading every reconstruction of the cell.
+Job ids are `<phase key>-<dose>-<view>[-...]`; inputs are study-relative paths inside the
+producing job's directory (`Phase.job_dir`), so no directory name is spelled here.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from ptycho_nl.study.compare import COMPARE_JOB, CompareParams, object_input
+from ptycho_nl.study.design import StudyDesign, ViewSpec
+from ptycho_nl.study.job_kinds import (
+    GENERATE_JOB,
+    ITERATIVE_JOB,
+    TRAIN_JOB,
+    VIEW_JOB,
+    GenerateParams,
+    IterativeParams,
+    TrainParams,
+    ViewParams,
+)
+from ptycho_nl.study.jobs import Job, Phase
+from ptycho_nl.study.phases import COMPARE, GENERATE, ITERATIVE, PHASES, TRAIN, VIEWS, cell_tag
+
+
+class _Recon(NamedTuple):
+    """A reconstruction job of a cell: the method it is compared as and the object it writes."""
+
+    phase: Phase
+    method: str
+    job: Job
+    path: str
+
+
+def plan_jobs(design: StudyDesign) -> dict[Phase, list[Job]]:
+    """Every job of every phase, in a stable order, with inputs as study-relative paths."""
+    phases: dict[Phase, list[Job]] = {p: [] for p in PHASES}
+    for dose in design.doses:
+        for view in design.views:
+            for job_phase, job in _cell_jobs(design, dose, view):
+                phases[job_phase].append(job)
+    return phases
+
+
+def _cell_jobs(design: StudyDesign, dose: float, view: ViewSpec) -> list[tuple[Phase, Job]]:
+    """The jobs of one (dose, view) cell, each with its phase."""
+    tag = cell_tag(dose, view.name)
+    cell = {"dose": dose, "view": view.name}
+    c_id = GENERATE.job_id(tag)
+    generate = Job(
+        c_id,
+        GENERATE_JOB,
+        GenerateParams(
+            **cell,
+            overlap=view.overlap,
+            object_kind=design.object_kind,
+            object_size=design.object_size,
+            patch_size=design.patch_size,
+            seed=design.simulation_seed,
+        ),
+    )
+    files = {name: f"{GENERATE.job_dir(c_id)}/{name}.npz" for name in ("train", "test")}
+    d_id = VIEWS.job_id(tag)
+    describe = Job(
+        d_id, VIEW_JOB, ViewParams(**cell, overlap=view.overlap), inputs=files, requires=(c_id,)
+    )
+    recons = [
+        *_train_jobs(design, cell, tag, files, c_id),
+        *_iterative_jobs(design, cell, tag, files, c_id),
+    ]
+    compare_inputs = {"test": files["test"], "view": f"{VIEWS.job_dir(d_id)}/view.json"}
+    compare_inputs.update({object_input(r.method): r.path for r in recons})
+    compare = Job(
+        COMPARE.job_id(tag),
+        COMPARE_JOB,
+        CompareParams(
+            **cell,
+            tiles_per_side=design.tiles_per_side,
+            sources={r.method: r.job.job_id for r in recons},
+        ),
+        inputs=compare_inputs,
+        requires=(d_id, *(r.job.job_id for r in recons)),
+    )
+    return [
+        (GENERATE, generate),
+        (VIEWS, describe),
+        *((r.phase, r.job) for r in recons),
+        (COMPARE, compare),
+    ]
+
+
+def _train_jobs(
+    design: StudyDesign, cell: dict, tag: str, files: dict[str, str], c_id: str
+) -> list[_Recon]:
+    """One training job per (model, seed); the method is the model name, with `@s<seed>` when
+    the design has several seeds."""
+    out = []
+    for model in design.models:
+        pinn = model == "pinn"
+        for seed in design.seeds:
+            method = model if len(design.seeds) == 1 else f"{model}@s{seed}"
+            e_id = TRAIN.job_id(tag, model, f"s{seed}")
+            params = TrainParams(
+                **cell,
+                model=model,
+                seed=seed,
+                epochs=design.pinn_epochs if pinn else design.epochs,
+                batch_size=design.batch_size,
+                learning_rate=design.learning_rate,
+                gridsize=design.pinn_gridsize if pinn else 1,
+            )
+            job = Job(e_id, TRAIN_JOB, params, inputs=files, requires=(c_id,))
+            out.append(_Recon(TRAIN, method, job, f"{TRAIN.job_dir(e_id)}/recon/object.npy"))
+    return out
+
+
+def _iterative_jobs(
+    design: StudyDesign, cell: dict, tag: str, files: dict[str, str], c_id: str
+) -> list[_Recon]:
+    """One job per iterative solver."""
+    out = []
+    for method in design.iterative:
+        f_id = ITERATIVE.job_id(tag, method)
+        params = IterativeParams(
+            **cell, method=method, iterations=design.iterations, seed=design.simulation_seed
+        )
+        job = Job(f_id, ITERATIVE_JOB, params, inputs={"test": files["test"]}, requires=(c_id,))
+        out.append(_Recon(ITERATIVE, method, job, f"{ITERATIVE.job_dir(f_id)}/object.npy"))
+    return out
