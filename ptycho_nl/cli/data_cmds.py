@@ -1,7 +1,7 @@
 """`ptycho-nl simulate` and `ptycho-nl validate`: thin layers over `simulate` and `data`.
 
-Exit codes: 0 ok, 1 invalid input (bad config, a file that fails the contract), 2 usage.
-With --json one object `{"ok", "data", "error"}` goes to stdout; messages go to stderr.
+Exit codes (tools.common.output): 0 ok, 1 invalid input (bad config, a file that fails the
+contract), 2 usage. With --json one object `{"ok", "data", "error"}` goes to stdout.
 """
 
 from __future__ import annotations
@@ -12,29 +12,19 @@ from typing import Annotated, Any
 
 import typer
 
-from ptycho_nl.cli.common import EXIT_INVALID, EXIT_USAGE, die, print_json
+from tools.common.output import EXIT_FAILED, CommandError, JsonFlag, emit, reporting
 
 
-def _fail(message: str, code: int, as_json: bool, data: Any = None) -> None:
-    if as_json:
-        print_json({"ok": False, "data": data, "error": message})
-    die(message, code)
-
-
-def _resolve_config(config: Path | None, preset: str | None, seed: int | None, as_json: bool):
+def _resolve_config(config: Path | None, preset: str | None, seed: int | None):
     from ptycho_nl.config import load_config
-    from ptycho_nl.errors import ConfigError
     from ptycho_nl.simulate import PRESETS, SimulationConfig
 
     if (config is None) == (preset is None):
-        _fail("give exactly one of --config FILE or --preset NAME", EXIT_USAGE, as_json)
+        raise CommandError("give exactly one of --config FILE or --preset NAME")
     if preset is not None and preset not in PRESETS:
-        _fail(f"unknown preset {preset!r}; choose from {', '.join(PRESETS)}", EXIT_USAGE, as_json)
-    try:
-        cfg = PRESETS[preset] if preset is not None else load_config(SimulationConfig, config)
-        return cfg if seed is None else cfg.model_copy(update={"seed": seed})
-    except ConfigError as exc:
-        _fail(str(exc), EXIT_INVALID, as_json)
+        raise CommandError(f"unknown preset {preset!r}; choose from {', '.join(PRESETS)}")
+    cfg = PRESETS[preset] if preset is not None else load_config(SimulationConfig, config)
+    return cfg if seed is None else cfg.model_copy(update={"seed": seed})
 
 
 def simulate_command(
@@ -55,53 +45,43 @@ def simulate_command(
         bool,
         typer.Option("--split", help="Write train.npz and test.npz from regions one patch apart."),
     ] = False,
-    as_json: Annotated[
-        bool, typer.Option("--json", help="Print one JSON object with the written files.")
-    ] = False,
+    as_json: JsonFlag = False,
     progress: Annotated[
         bool, typer.Option("--progress/--no-progress", help="Show a progress bar on stderr.")
     ] = True,
 ) -> None:
     """Simulate a dataset (object, probe, scan, Poisson noise) and write contract NPZ files."""
-    from rich.console import Console
-    from rich.progress import Progress
-
     from ptycho_nl.config import config_digest
     from ptycho_nl.errors import PtychoError
     from ptycho_nl.io_utils import sha256_file
+    from ptycho_nl.progress import progress_bar
     from ptycho_nl.simulate import simulate_dataset, simulate_train_test
 
-    cfg = _resolve_config(config, preset, seed, as_json)
-    bar = Progress(console=Console(stderr=True), transient=True, disable=not progress)
-    try:
-        with bar:
+    with reporting(as_json, failures=(PtychoError,)):
+        cfg = _resolve_config(config, preset, seed)
+        with progress_bar(enabled=progress) as bar:
             task = bar.add_task("simulating", total=cfg.scan.n_positions)
             update = lambda done, total: bar.update(task, completed=done, total=total)  # noqa: E731
             if split:
                 paths = simulate_train_test(cfg, out, progress=update)
             else:
                 paths = {"data": simulate_dataset(cfg, out, progress=update)}
-    except PtychoError as exc:
-        _fail(str(exc), EXIT_INVALID, as_json)
     files = {name: {"path": str(p), "sha256": sha256_file(p)} for name, p in paths.items()}
-    if as_json:
-        print_json(
-            {
-                "ok": True,
-                "data": {"config_digest": config_digest(cfg), "files": files},
-                "error": None,
-            }
-        )
-    else:
-        for name, info in files.items():
-            typer.echo(f"wrote {name}: {info['path']} (sha256 {info['sha256'][:16]})")
+    text = "\n".join(
+        f"wrote {name}: {info['path']} (sha256 {info['sha256'][:16]})"
+        for name, info in files.items()
+    )
+    emit(
+        ok=True,
+        data={"config_digest": config_digest(cfg), "files": files},
+        as_json=as_json,
+        text=text,
+    )
 
 
 def validate_command(
     path: Annotated[Path, typer.Argument(help="Data file to check: .npz, .h5, .hdf5 or .cxi.")],
-    as_json: Annotated[
-        bool, typer.Option("--json", help="Print one JSON object with problems and warnings.")
-    ] = False,
+    as_json: JsonFlag = False,
 ) -> None:
     """Check a data file against specs/data_contracts.md; list every problem, one per line."""
     import warnings
@@ -125,17 +105,19 @@ def validate_command(
             patch_size=data.patch_size,
             supervised=data.patches is not None,
         )
-    if as_json:
-        error = None if not problems else f"{len(problems)} contract problem(s) in {path}"
-        print_json({"ok": not problems, "data": summary, "error": error})
+    # Warnings and every problem go to stderr, one line each, in both output modes: a
+    # validator lists them all (emit's single `error:` line would hold only a count).
     for note in notes:
         sys.stderr.write(f"warning: {note}\n")
+    for problem in problems:
+        sys.stderr.write(f"error: {problem}\n")
     if problems:
-        for problem in problems:
-            sys.stderr.write(f"error: {problem}\n")
-        raise typer.Exit(EXIT_INVALID)
-    if not as_json:
-        typer.echo(f"ok: {path}: {data.n_patterns} patterns of {data.patch_size}x{data.patch_size}")
+        error = f"{len(problems)} contract problem(s) in {path}"
+        if as_json:
+            emit(ok=False, data=summary, error=error, as_json=True, exit_code=EXIT_FAILED)
+        raise typer.Exit(EXIT_FAILED)
+    text = f"ok: {path}: {data.n_patterns} patterns of {data.patch_size}x{data.patch_size}"
+    emit(ok=True, data=summary, as_json=as_json, text=text)
 
 
 def register(app: typer.Typer) -> None:

@@ -1,17 +1,68 @@
 """`ptycho-nl reconstruct` and `ptycho-nl evaluate`: thin layers over `recon.jobs` and
 `evaluate.job`.
 
-Exit codes: 0 ok, 1 invalid input (bad NPZ, bundle, positions, missing ground truth), 2 usage.
+Solver options come from `IterativeOptions` alone: the flags below default to "not given" and
+`--set` reaches every field, so each default lives in the model (listed by `reconstruct --help`).
+Exit codes (tools.common.output): 0 ok, 1 invalid input (bad NPZ, bundle, positions, missing
+ground truth), 2 usage (including an invalid solver option).
 """
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from ptycho_nl.cli.common import EXIT_INVALID, EXIT_USAGE, die, print_json
+from ptycho_nl.cli.common import SetOption, flag_overrides, listing_command
+from tools.common.output import CommandError, JsonFlag, emit, reporting
+
+SOLVER = "Iterative solver (--method; default: IterativeOptions', listed below)"
+NETWORK = "Network (--bundle; default: reconstruct_network_to_dir's, listed below)"
+NETWORK_KEYS = ("chunk", "batch_size", "device", "phase_sync")
+
+
+def _solver(help: str, *names: str) -> Any:
+    return typer.Option(*names, help=help, rich_help_panel=SOLVER)
+
+
+def _network(help: str, *names: str) -> Any:
+    return typer.Option(*names, help=help, rich_help_panel=NETWORK)
+
+
+def _network_defaults() -> dict[str, Any]:
+    from ptycho_nl.recon.jobs import reconstruct_network_to_dir
+
+    params = inspect.signature(reconstruct_network_to_dir).parameters
+    return {key: params[key].default for key in NETWORK_KEYS}
+
+
+def _options_listing() -> tuple[type, list[str]]:
+    from ptycho_nl.recon.options import IterativeOptions
+
+    defaults = ", ".join(f"{k}={v!r}" for k, v in _network_defaults().items())
+    return IterativeOptions, [f"Network defaults (--bundle): {defaults}."]
+
+
+def _solver_options(flags: dict[str, Any], sets: list[str]):
+    from ptycho_nl.config import apply_overrides
+    from ptycho_nl.errors import ConfigError
+    from ptycho_nl.recon.options import IterativeOptions
+
+    try:
+        return apply_overrides(
+            IterativeOptions, {}, [*flag_overrides(flags), *sets], source="reconstruct options"
+        )
+    except ConfigError as exc:
+        raise CommandError(str(exc)) from None
+
+
+def _recon_text(out: Path, summary: dict[str, Any]) -> str:
+    text = f"wrote {out}: {summary['method']} in {summary['seconds']:.2f} s"
+    return text + (
+        f", final error {summary['final_error']:.3g}" if "final_error" in summary else ""
+    )
 
 
 def reconstruct_command(
@@ -20,120 +71,70 @@ def reconstruct_command(
     bundle: Annotated[
         Path | None, typer.Option("--bundle", help="Trained model bundle.zip (network recon).")
     ] = None,
-    method: Annotated[
-        str | None, typer.Option("--method", help="Iterative solver: epie, rpie or lsqml.")
-    ] = None,
-    iterations: Annotated[
-        int, typer.Option("--iterations", help="Iterations of the iterative solver.")
-    ] = 100,
+    method: Annotated[str | None, _solver("Iterative solver: epie, rpie or lsqml.")] = None,
+    iterations: Annotated[int | None, _solver("Passes over the whole scan.")] = None,
     batch_size: Annotated[
-        int | None,
-        typer.Option(
-            "--batch-size",
-            help="Positions per mini-batch (solver: 128, LSQML 64) or per forward (network, 64).",
-        ),
+        int | None, typer.Option(help="Positions per mini-batch (solver) or per forward (network).")
     ] = None,
-    alpha: Annotated[float, typer.Option("--alpha", help="rPIE regulariser alpha.")] = 0.8,
-    beta: Annotated[float, typer.Option("--beta", help="Object step size.")] = 1.0,
+    alpha: Annotated[float | None, _solver("rPIE regulariser alpha.")] = None,
+    beta: Annotated[float | None, _solver("Object step size.")] = None,
     update_probe: Annotated[
-        bool, typer.Option("--update-probe/--fixed-probe", help="Refine the probe as well.")
-    ] = False,
-    order: Annotated[
-        str | None,
-        typer.Option(
-            "--order",
-            help="Mini-batches: fixed (one random partition, fastest; the default), sequential "
-            "(a fresh one every iteration; LSQML's default) or compact (spatially compact).",
-        ),
+        bool | None, _solver("Refine the probe as well.", "--update-probe/--fixed-probe")
     ] = None,
-    subpixel: Annotated[
-        str,
-        typer.Option(
-            "--subpixel",
-            help="Sub-pixel positions: shift the probe, shift the object patch, or round to "
-            "whole pixels (fastest with --update-probe).",
-        ),
-    ] = "probe",
-    subpixel_steps: Annotated[
-        int | None,
-        typer.Option(
-            "--subpixel-steps",
-            help="Round sub-pixel shifts to 1/STEPS px so positions share shifted probes "
-            "(0 = exact; default: 4 with --update-probe, exact otherwise).",
-        ),
-    ] = None,
-    momentum: Annotated[
-        float, typer.Option("--momentum", help="Object momentum per pass (mPIE); 0 = off.")
-    ] = 0.8,
+    order: Annotated[str | None, _solver("Mini-batches: fixed, sequential or compact.")] = None,
+    subpixel: Annotated[str | None, _solver("Sub-pixel positions: probe, object or round.")] = None,
+    subpixel_steps: Annotated[int | None, _solver("Round sub-pixel shifts to 1/STEPS px.")] = None,
+    momentum: Annotated[float | None, _solver("Object momentum per pass (mPIE); 0 = off.")] = None,
     probe_box: Annotated[
-        bool,
-        typer.Option(
-            "--probe-box/--full-frame",
-            help="(r)PIE: confine the probe to its support's bounding box (faster).",
-        ),
-    ] = True,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the mini-batch order.")] = 0,
-    device: Annotated[str, typer.Option("--device", help="Torch device, cpu or cuda.")] = "cpu",
-    chunk: Annotated[
-        int, typer.Option("--chunk", help="Patterns moved to the device at a time (network).")
-    ] = 1024,
+        bool | None, _solver("Work on the probe's bounding box.", "--probe-box/--full-frame")
+    ] = None,
+    seed: Annotated[int | None, _solver("Seed of the mini-batch order.")] = None,
+    sets: SetOption = None,
+    device: Annotated[str | None, typer.Option(help="Torch device, cpu or cuda.")] = None,
+    chunk: Annotated[int | None, _network("Patterns moved to the device at a time.")] = None,
     phase_sync: Annotated[
-        bool,
-        typer.Option("--phase-sync/--no-phase-sync", help="Synchronise network patch phases."),
-    ] = True,
+        bool | None, _network("Synchronise patch phases.", "--phase-sync/--no-phase-sync")
+    ] = None,
     progress: Annotated[
         bool, typer.Option("--progress/--no-progress", help="Show a progress bar on stderr.")
     ] = False,
+    as_json: JsonFlag = False,
 ) -> None:
-    """Reconstruct an object from an NPZ with a trained bundle or an iterative solver."""
-    if (bundle is None) == (method is None):
-        die("give exactly one of --bundle BUNDLE.zip or --method epie|rpie|lsqml", EXIT_USAGE)
-    from ptycho_nl.config import validate_config
+    """Reconstruct an object from an NPZ with a trained bundle or an iterative solver.
+
+    Solver options not given keep IterativeOptions' defaults (listed below); --set reaches every
+    field, e.g. --set probe_beta=0.5 --set probe_update_start=5.
+    """
     from ptycho_nl.errors import PtychoError
 
-    try:
+    with reporting(as_json, failures=(PtychoError, ValueError)):
+        if (bundle is None) == (method is None):
+            raise CommandError(
+                "give exactly one of --bundle BUNDLE.zip or --method epie|rpie|lsqml"
+            )
         if bundle is not None:
             from ptycho_nl.recon.jobs import reconstruct_network_to_dir
 
-            record = reconstruct_network_to_dir(
-                bundle,
-                data,
-                out,
-                chunk=chunk,
-                batch_size=batch_size or 64,
-                device=device,
-                phase_sync=phase_sync,
-            )
+            if sets:
+                raise CommandError("--set sets solver options; it does not apply with --bundle")
+            given = dict(chunk=chunk, batch_size=batch_size, device=device, phase_sync=phase_sync)
+            kwargs = {k: v for k, v in given.items() if v is not None}  # else the library's
+            record = reconstruct_network_to_dir(bundle, data, out, **kwargs)
         else:
-            from ptycho_nl.recon.iterative import IterativeOptions
             from ptycho_nl.recon.jobs import reconstruct_iterative_to_dir
 
-            raw = {
-                "method": method,
-                "iterations": iterations,
-                **({} if batch_size is None else {"batch_size": batch_size}),
-                "alpha": alpha,
-                "beta": beta,
-                "update_probe": update_probe,
-                **({} if order is None else {"order": order}),
-                "subpixel": subpixel,
-                "subpixel_steps": subpixel_steps,
-                "momentum": momentum,
-                "probe_box": probe_box,
-                "seed": seed,
-                "device": device,
-            }
-            try:
-                options = validate_config(IterativeOptions, raw, source="reconstruct options")
-            except PtychoError as exc:
-                die(str(exc), EXIT_USAGE)
+            flags = {
+                "method": method, "iterations": iterations, "batch_size": batch_size,
+                "alpha": alpha, "beta": beta, "update_probe": update_probe, "order": order,
+                "subpixel": subpixel, "subpixel_steps": subpixel_steps, "momentum": momentum,
+                "probe_box": probe_box, "seed": seed, "device": device,
+            }  # fmt: skip
+            options = _solver_options(flags, sets or [])
             record = reconstruct_iterative_to_dir(data, out, options=options, progress=progress)
-    except (PtychoError, ValueError) as exc:
-        die(str(exc), EXIT_INVALID)
     summary = {"out": str(out), "method": record.method, "seconds": record.total_seconds}
     if record.errors:
         summary["final_error"] = record.errors[-1]
-    print_json(summary)
+    emit(ok=True, data=summary, as_json=as_json, text=_recon_text(out, summary))
 
 
 def evaluate_command(
@@ -147,29 +148,23 @@ def evaluate_command(
     figures: Annotated[
         bool, typer.Option("--figures/--no-figures", help="Write the PNG figures.")
     ] = True,
+    as_json: JsonFlag = False,
 ) -> None:
     """Score a reconstruction against the ground truth: metrics.json and PNG figures."""
     from ptycho_nl.errors import PtychoError
     from ptycho_nl.evaluate.job import evaluate_to_dir
 
-    try:
+    with reporting(as_json, failures=(PtychoError, ValueError)):
         record = evaluate_to_dir(
             recon, truth, out, coverage_threshold=coverage_threshold, figures=figures
         )
-    except (PtychoError, ValueError) as exc:
-        die(str(exc), EXIT_INVALID)
-    m = record.metrics
-    print_json(
-        {
-            "model_id": record.model_id,
-            "nrmse": m["nrmse"],
-            "phase_ssim": m["phase_ssim"],
-            "out": str(out),
-        }
-    )
+    scores = ", ".join(f"{k} {v:.4g}" for k, v in record.metrics.items() if isinstance(v, float))
+    text = f"wrote {out}: {record.model_id}: {scores}"
+    data = {"model_id": record.model_id, "out": str(out), "metrics": record.metrics}
+    emit(ok=True, data=data, as_json=as_json, text=text)
 
 
 def register(app: typer.Typer) -> None:
     """Add `reconstruct` and `evaluate` to the `ptycho-nl` app."""
-    app.command("reconstruct")(reconstruct_command)
+    app.command("reconstruct", cls=listing_command(_options_listing))(reconstruct_command)
     app.command("evaluate")(evaluate_command)

@@ -1,36 +1,39 @@
-"""`ptycho-nl study run`, `ptycho-nl demo`, `ptycho-nl report`."""
+"""`ptycho-nl study run`, `ptycho-nl demo`, `ptycho-nl report`.
+
+Exit codes (tools.common.output): 0 every job succeeded, 1 some job failed (or a report could
+not be rendered), 2 invalid design or usage. With --json the `data` of the envelope is the study
+summary (StudyResult) or the report's paths.
+"""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from ptycho_nl.cli.common import EXIT_INVALID, EXIT_USAGE, die, print_json
+from tools.common.output import EXIT_FAILED, CommandError, JsonFlag, emit, reporting
 
 study_app = typer.Typer(help="Run dose/overlap studies.", no_args_is_help=True)
+
+
+def _report_text(paths: dict[str, Path | str]) -> str:
+    return f"report: {paths['markdown']}\n        {paths['html']}"
 
 
 def _run(design, out: Path, jobs: int, force: bool, as_json: bool) -> None:
     from ptycho_nl.errors import PtychoError
     from ptycho_nl.study.dose_overlap import run_study, summary_table
 
-    try:
+    with reporting(as_json, failures=(PtychoError,)):
         result = run_study(design, out, workers=jobs, force=force, progress=not as_json)
-    except PtychoError as exc:
-        die(str(exc), EXIT_INVALID)
-    if as_json:
-        print_json(result.model_dump(mode="json"))
-    else:
-        sys.stdout.write(summary_table(result) + "\n")
-        sys.stdout.write(f"report: {result.report_markdown}\n        {result.report_html}\n")
-    if result.failed_jobs:
-        sys.stderr.write(
-            f"{result.failed_jobs} job(s) failed; see the report's 'Failed jobs' section\n"
-        )
-        raise typer.Exit(EXIT_INVALID)
+    paths = {"markdown": result.report_markdown, "html": result.report_html}
+    text = summary_table(result) + "\n" + _report_text(paths)
+    failed = result.failed_jobs
+    error = f"{failed} job(s) failed; see the report's 'Failed jobs' section" if failed else None
+    emit(
+        ok=not failed, data=result.model_dump(mode="json"), error=error, as_json=as_json, text=text
+    )
 
 
 def _design(design_file: Path | None, preset: str | None):
@@ -39,15 +42,15 @@ def _design(design_file: Path | None, preset: str | None):
     from ptycho_nl.study.design import PRESETS, StudyDesign
 
     if (design_file is None) == (preset is None):
-        die("give exactly one of --design FILE or --preset NAME", EXIT_USAGE)
+        raise CommandError("give exactly one of --design FILE or --preset NAME")
     if preset is not None:
         if preset not in PRESETS:
-            die(f"unknown preset {preset!r}; choose from {', '.join(PRESETS)}", EXIT_USAGE)
+            raise CommandError(f"unknown preset {preset!r}; choose from {', '.join(PRESETS)}")
         return PRESETS[preset]
     try:
         return load_config(StudyDesign, design_file)
     except ConfigError as exc:
-        die(str(exc), EXIT_USAGE)
+        raise CommandError(str(exc)) from None  # an invalid design is a usage error: exit 2
 
 
 @study_app.command("run")
@@ -65,9 +68,7 @@ def study_run(
     force: Annotated[
         bool, typer.Option("--force", help="Redo every job, even unchanged completed ones.")
     ] = False,
-    as_json: Annotated[
-        bool, typer.Option("--json", help="Print the study summary as one JSON object.")
-    ] = False,
+    as_json: JsonFlag = False,
 ) -> None:
     """Run a dose/overlap study: phases C generate, D views, E train, F iterative, G compare.
 
@@ -75,7 +76,9 @@ def study_run(
     interrupted study resumes where it stopped. A failed job is recorded and the others go on.
     Exit codes: 0 all jobs succeeded, 1 some job failed, 2 invalid design or usage.
     """
-    _run(_design(design, preset), out, jobs, force, as_json)
+    with reporting(as_json):
+        chosen = _design(design, preset)
+    _run(chosen, out, jobs, force, as_json)
 
 
 def demo(
@@ -84,36 +87,40 @@ def demo(
     ] = Path("demo_out"),
     jobs: Annotated[int, typer.Option("--jobs", min=1, help="Jobs to run in parallel.")] = 1,
     force: Annotated[bool, typer.Option("--force", help="Redo every job.")] = False,
-    as_json: Annotated[
-        bool, typer.Option("--json", help="Print the study summary as one JSON object.")
-    ] = False,
+    as_json: JsonFlag = False,
 ) -> None:
     """The main job: simulate, train, reconstruct, compare and report, in a few minutes on CPU.
 
     Runs the `demo` study preset (two doses, dense and sparse scans, PINN, supervised network and
     ePIE) and prints a short results table and where the report is.
     """
-    _run(_design(None, "demo"), out, jobs, force, as_json)
+    with reporting(as_json):
+        chosen = _design(None, "demo")
+    _run(chosen, out, jobs, force, as_json)
 
 
 def report(
     study_dir: Annotated[
         Path, typer.Argument(help="A study directory written by `study run` or `demo`.")
     ],
+    as_json: JsonFlag = False,
 ) -> None:
     """Re-render `report.md` and `report.html` of a study from its manifests alone."""
     from ptycho_nl.study.report import ReportError, render_report
 
-    if not study_dir.is_dir():
-        die(f"{study_dir}: not a directory", EXIT_USAGE)
-    try:
-        paths = render_report(study_dir)
-    except ReportError as exc:
-        die(str(exc), EXIT_INVALID)
-    sys.stdout.write(f"report: {paths['markdown']}\n        {paths['html']}\n")
+    with reporting(as_json):
+        if not study_dir.is_dir():
+            raise CommandError(f"{study_dir}: not a directory")
+        try:
+            paths = render_report(study_dir)
+        except ReportError as exc:
+            raise CommandError(str(exc), exit_code=EXIT_FAILED) from None
+    data = {name: str(path) for name, path in paths.items()}
+    emit(ok=True, data=data, as_json=as_json, text=_report_text(paths))
 
 
 def register(app: typer.Typer) -> None:
+    """Add `study run`, `demo` and `report` to the `ptycho-nl` app."""
     app.add_typer(study_app, name="study")
     app.command("demo")(demo)
     app.command("report")(report)

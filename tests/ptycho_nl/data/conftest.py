@@ -7,10 +7,9 @@ import pytest
 
 
 @pytest.fixture(scope="session")
-def tiny_file(tmp_path_factory) -> Path:
-    from ptycho_nl.simulate import PRESETS, simulate_dataset
-
-    return simulate_dataset(PRESETS["tiny"], tmp_path_factory.mktemp("tiny") / "tiny.npz")
+def tiny_file(tiny_npz) -> Path:
+    """The shared tiny data file (`tiny_npz`, tests/ptycho_nl/conftest.py)."""
+    return tiny_npz
 
 
 @pytest.fixture

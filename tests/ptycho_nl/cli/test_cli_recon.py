@@ -10,40 +10,22 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from ptycho_nl import physics
 from ptycho_nl.cli import app
 from ptycho_nl.data.npz import data_to_arrays, save_npz
-from ptycho_nl.data.types import PtychoData
 
 runner = CliRunner()
-N, SIDE = 32, 64
-
-
-def _scan() -> PtychoData:
-    rr, cc = np.indices((SIDE, SIDE)) / SIDE
-    obj = (0.75 + 0.2 * np.sin(6 * rr) * np.cos(5 * cc)) * np.exp(
-        1j * 0.5 * np.sin(4 * rr + 3 * cc)
-    )
-    obj = torch.tensor(obj, dtype=torch.complex64)
-    centres = torch.arange(N // 2 + 1, SIDE - N // 2, 4, dtype=torch.float64)
-    pos = torch.stack(torch.meshgrid(centres, centres, indexing="ij"), -1).reshape(-1, 2)
-    c = np.arange(N) - N / 2 + 0.5
-    r = np.hypot(c[:, None], c[None, :])
-    probe = torch.tensor(2.0 * (r < 8) * np.exp(0.5j * (r / 8) ** 2), dtype=torch.complex64)
-    amp = physics.forward_intensity(obj, probe, pos).sqrt().to(torch.float32)
-    return PtychoData(
-        diffraction=amp.numpy(),
-        probe=probe.numpy(),
-        xcoords=pos[:, 1].numpy(),
-        ycoords=pos[:, 0].numpy(),
-        object=obj.numpy(),
-        patches=physics.extract_patches(obj, pos, N).numpy(),
-    )
 
 
 @pytest.fixture(scope="module")
-def npz(tmp_path_factory):
-    return save_npz(_scan(), tmp_path_factory.mktemp("data") / "scan.npz")
+def npz(scan, tmp_path_factory):
+    return save_npz(scan, tmp_path_factory.mktemp("data") / "scan.npz")
+
+
+def _summary(result) -> dict:
+    """The `data` of the one `--json` envelope on stdout (ok, no error)."""
+    payload = json.loads(result.stdout)
+    assert payload["ok"] is True and payload["error"] is None
+    return payload["data"]
 
 
 def _ok(args):
@@ -67,9 +49,10 @@ def test_iterative_reconstruct_then_evaluate_writes_metrics_and_figures(npz, tmp
             str(npz),
             "--out",
             str(recon),
+            "--json",
         ]
     )
-    summary = json.loads(out.stdout.strip().splitlines()[-1])
+    summary = _summary(out)
     assert summary["method"] == "rpie" and summary["final_error"] < 1e-3
     record = json.loads((recon / "recon.json").read_text())
     assert record["iterations"] == 40 and len(record["errors"]) == 40
@@ -77,8 +60,11 @@ def test_iterative_reconstruct_then_evaluate_writes_metrics_and_figures(npz, tmp
     assert np.load(recon / "object.npy").dtype == np.complex64
 
     ev = tmp_path / "eval"
-    _ok(["evaluate", "--recon", str(recon), "--truth", str(npz), "--out", str(ev)])
+    scored = _ok(
+        ["evaluate", "--recon", str(recon), "--truth", str(npz), "--out", str(ev), "--json"]
+    )
     metrics = json.loads((ev / "metrics.json").read_text())
+    assert _summary(scored) == {"model_id": "rpie", "out": str(ev), "metrics": metrics["metrics"]}
     assert metrics["model_id"] == "rpie"
     assert metrics["metrics"]["phase_ssim"] > 0.95 and metrics["metrics"]["nrmse"] < 0.05
     for name in ("amplitude", "phase", "difference", "frc"):
@@ -89,9 +75,10 @@ def test_solver_options_reach_the_solver_and_its_record(npz, tmp_path):
     recon = tmp_path / "recon"
     args = ["reconstruct", "--method", "epie", "--iterations", "30", "--data", str(npz)]
     out = _ok(
-        args + ["--subpixel", "round", "--momentum", "0", "--full-frame", "--out", str(recon)]
+        args
+        + ["--subpixel", "round", "--momentum", "0", "--full-frame", "--out", str(recon), "--json"]
     )
-    assert json.loads(out.stdout.strip().splitlines()[-1])["final_error"] < 1e-2
+    assert _summary(out)["final_error"] < 1e-2
     options = json.loads((recon / "recon.json").read_text())["options"]
     assert options["subpixel"] == "round" and options["momentum"] == 0
     assert options["probe_box"] is False and options["batch_size"] == 128
@@ -99,14 +86,91 @@ def test_solver_options_reach_the_solver_and_its_record(npz, tmp_path):
     assert bad.exit_code == 2 and "momentum" in bad.output
 
 
-def test_bundle_reconstruct_matches_direct_prediction_and_stitching(npz, tmp_path):
+def test_set_reaches_the_fields_without_a_flag_and_left_out_ones_keep_the_model_default(
+    npz, tmp_path
+):
+    from ptycho_nl.recon.options import IterativeOptions
+
+    recon = tmp_path / "recon"
+    sets = ["probe_beta=0.5", "probe_update_start=2", "preconditioner_tolerance=0.1"]
+    args = ["reconstruct", "--method", "rpie", "--iterations", "3", "--update-probe"]
+    _ok(args + [x for s in sets for x in ("--set", s)] + ["--data", str(npz), "--out", str(recon)])
+    options = json.loads((recon / "recon.json").read_text())["options"]
+    expected = IterativeOptions(
+        method="rpie",
+        iterations=3,
+        update_probe=True,
+        probe_beta=0.5,
+        probe_update_start=2,
+        preconditioner_tolerance=0.1,
+    )
+    assert options == expected.model_dump(mode="json")  # every other field: the model's default
+
+
+def test_set_errors_are_one_line_usage_errors_naming_the_valid_keys(npz, tmp_path):
+    out = tmp_path / "x"
+    base = ["reconstruct", "--method", "epie", "--data", str(npz), "--out", str(out)]
+    unknown = runner.invoke(app, base + ["--set", "probe_bta=0.5"])
+    assert unknown.exit_code == 2
+    (line,) = unknown.stderr.splitlines()
+    assert line.startswith("error: ") and "unknown key 'probe_bta'" in line
+    assert "probe_beta" in line and "preconditioner_tolerance" in line
+    malformed = runner.invoke(app, base + ["--set", "probe_beta"])
+    assert malformed.exit_code == 2 and "expected KEY=VALUE" in malformed.stderr
+    invalid = runner.invoke(app, base + ["--set", "probe_beta=3", "--json"])
+    assert invalid.exit_code == 2
+    payload = json.loads(invalid.stdout)
+    assert payload["ok"] is False and "probe_beta" in payload["error"]
+    network = ["reconstruct", "--bundle", str(tmp_path / "b.zip"), "--data", str(npz)]
+    with_bundle = runner.invoke(app, network + ["--out", str(out), "--set", "alpha=0.5"])
+    assert with_bundle.exit_code == 2 and "--set" in with_bundle.stderr
+    assert not out.exists()
+
+
+def test_help_lists_every_solver_field_and_the_network_defaults():
+    import inspect
+
+    from ptycho_nl.config import override_fields
+    from ptycho_nl.recon.jobs import reconstruct_network_to_dir
+    from ptycho_nl.recon.options import IterativeOptions
+
+    result = runner.invoke(app, ["reconstruct", "--help"])
+    assert result.exit_code == 0
+    text = " ".join(result.output.split())  # rich wraps long lines
+    for field in override_fields(IterativeOptions):
+        assert f"{field.key} ({json.dumps(field.default)})" in text, field.key
+    params = inspect.signature(reconstruct_network_to_dir).parameters
+    for key in ("chunk", "batch_size", "device", "phase_sync"):
+        assert f"{key}={params[key].default!r}" in text, key
+
+
+def test_network_options_left_out_are_the_librarys_defaults(npz, tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    import ptycho_nl.recon.jobs as jobs
+
+    calls = []
+
+    def fake(bundle, data, out, **kwargs):  # records what the command passes, reconstructs nothing
+        calls.append(kwargs)
+        return SimpleNamespace(method="stub", total_seconds=0.0, errors=[])
+
+    monkeypatch.setattr(jobs, "reconstruct_network_to_dir", fake)
+    base = ["reconstruct", "--bundle", "b.zip", "--data", str(npz), "--out", str(tmp_path)]
+    _ok(base)
+    _ok(base + ["--batch-size", "8", "--chunk", "5", "--no-phase-sync", "--device", "cpu"])
+    assert calls == [{}, {"batch_size": 8, "chunk": 5, "phase_sync": False, "device": "cpu"}]
+
+
+def test_bundle_reconstruct_matches_direct_prediction_and_stitching(scan, npz, tmp_path):
     from ptycho_nl.models.registry import build_model
     from ptycho_nl.recon.stitch import stitch_patches
     from ptycho_nl.train.bundle import save_bundle
 
+    n = scan.patch_size
     torch.manual_seed(0)
-    model = build_model("supervised", n=N, channels=[4, 8, 8])
-    meta = {"model_name": "supervised", "model_kwargs": model.model_kwargs, "patch_size": N}
+    model = build_model("supervised", n=n, channels=[4, 8, 8])
+    meta = {"model_name": "supervised", "model_kwargs": model.model_kwargs, "patch_size": n}
     bundle, _, _ = save_bundle(tmp_path / "bundle.zip", model, config={}, meta=meta)
     recon = tmp_path / "net"
     _ok(
@@ -123,14 +187,13 @@ def test_bundle_reconstruct_matches_direct_prediction_and_stitching(npz, tmp_pat
             "--no-phase-sync",
         ]
     )
-    data = _scan()
     with torch.no_grad():
-        patches = model.eval()(torch.from_numpy(data.diffraction))
+        patches = model.eval()(torch.from_numpy(scan.diffraction))
     expected, _ = stitch_patches(
         patches,
-        torch.from_numpy(data.positions),
-        (SIDE, SIDE),
-        weights=torch.from_numpy(data.probe).abs().square(),
+        torch.from_numpy(scan.positions),
+        scan.object.shape,
+        weights=torch.from_numpy(scan.probe).abs().square(),
     )
     np.testing.assert_allclose(np.load(recon / "object.npy"), expected.numpy(), atol=1e-5)
     assert json.loads((recon / "recon.json").read_text())["method"] == "supervised"
@@ -154,9 +217,9 @@ def test_bundle_reconstruct_matches_direct_prediction_and_stitching(npz, tmp_pat
     assert "error: bundle predicts 16x16 patches" in result.stderr and "32x32" in result.stderr
 
 
-def test_evaluate_without_ground_truth_fails_clearly(npz, tmp_path):
+def test_evaluate_without_ground_truth_fails_clearly(scan, npz, tmp_path):
     recon = tmp_path / "recon"
-    _ok(
+    done = _ok(
         [
             "reconstruct",
             "--method",
@@ -169,7 +232,8 @@ def test_evaluate_without_ground_truth_fails_clearly(npz, tmp_path):
             str(recon),
         ]
     )
-    bare = save_npz(replace(_scan(), object=None, patches=None), tmp_path / "bare.npz")
+    assert done.stdout.startswith(f"wrote {recon}: epie in ")  # text mode: one human line
+    bare = save_npz(replace(scan, object=None, patches=None), tmp_path / "bare.npz")
     result = runner.invoke(
         app,
         ["evaluate", "--recon", str(recon), "--truth", str(bare), "--out", str(tmp_path / "ev")],
@@ -179,9 +243,8 @@ def test_evaluate_without_ground_truth_fails_clearly(npz, tmp_path):
     assert "Traceback" not in result.output
 
 
-def test_positions_outside_the_object_fail_with_exit_1(tmp_path):
-    data = _scan()
-    outside = replace(data, xcoords=data.xcoords + 20.0, patches=None)
+def test_positions_outside_the_object_fail_with_exit_1(scan, tmp_path):
+    outside = replace(scan, xcoords=scan.xcoords + 20.0, patches=None)
     # Written raw (save_npz would refuse it): a file produced elsewhere.
     path = tmp_path / "outside.npz"
     np.savez(path, **data_to_arrays(outside))
