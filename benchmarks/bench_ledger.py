@@ -28,9 +28,9 @@ RUNS = 5
 
 
 def build_repo(root: Path) -> None:
-    from tools.attempt_store import save_record
-    from tools.plans import new_initiative, set_phase
-    from tools.records import AttemptRecord
+    from tools.attempt.records import AttemptRecord
+    from tools.attempt.store import save_record
+    from tools.plan.initiatives import new_initiative, set_phase
 
     subprocess.run(["git", "init", "-q", str(root)], check=True)
     parts = ["# Fix Plan Ledger\n**Last Updated:** 2026-11-24T00:00:00Z\n\n"]
@@ -100,7 +100,8 @@ def main() -> None:
         torch.set_num_threads(2)
     except ImportError:
         pass
-    from tools.ledger import Ledger, split_lines
+    from tools.plan.ledger import Ledger
+    from tools.plan.lines import split_lines
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "repo"

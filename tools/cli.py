@@ -1,37 +1,31 @@
-"""The `tools` command: a Typer app whose verbs live in one module each.
+"""The `tools` command: a Typer app whose verbs live in one `cli` module per subpackage.
 
 Start-up cost matters (agents call it hundreds of times), so this module imports only Typer and
-the verb modules, which in turn import their heavy dependencies inside the commands.
+the verb modules, which in turn import their heavy dependencies inside the commands. A verb
+module that fails to import is an error here, never a silently missing command group.
 """
 
 from __future__ import annotations
 
 import typer
 
+from tools.attempt import cli as attempt_cli
+from tools.common.output import EnvelopeGroup
+from tools.plan import cli as plan_cli
+from tools.specs import cli as specs_cli
+
 app = typer.Typer(
     name="tools",
+    cls=EnvelopeGroup,
     help="Evidence tooling for agent-driven development: attempts, ledger, plans, specs, gates.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
 
-
-def _register() -> None:
-    # Each verb module exposes `register(app)`; import order fixes the order in --help.
-    import importlib
-
-    for name in ("tools.attempt_cli", "tools.plan_cli"):
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
-            continue
-        module.register(app)
-
-
-_register()
+# Registration order is the order in --help.
+for module in (attempt_cli, plan_cli, specs_cli):
+    module.register(app)
 
 
 def main() -> None:

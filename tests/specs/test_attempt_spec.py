@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel
 
-from tools import records
+from tools.attempt import records
 
 SPEC = Path(__file__).resolve().parents[2] / "specs" / "attempt_reports.md"
 MODELS = [

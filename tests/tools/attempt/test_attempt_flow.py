@@ -9,7 +9,7 @@ from pathlib import Path
 
 from attempt_repo import PYTEST, fix_calc, git
 
-from tools.attempt_store import latest_attempt, list_attempts, pointer_path
+from tools.attempt.store import latest_attempt, list_attempts, pointer_path
 
 ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 

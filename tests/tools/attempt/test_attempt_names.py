@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from tools.attempt import focus_slug, sanitize_slug
-from tools.output import ToolError
-from tools.pytest_outcome import is_pytest_command
+from tools.attempt.names import focus_slug, sanitize_slug
+from tools.attempt.pytest_outcome import is_pytest_command
+from tools.common.output import CommandError
 
 
 @pytest.mark.parametrize(
@@ -35,7 +35,7 @@ def test_default_hub_names_come_from_the_focus(focus: str, slug: str | None):
 
 @pytest.mark.parametrize("text", ["../../x", "a/b", "..", "a\\b", "!!!", ""])
 def test_path_like_or_empty_slugs_are_refused(text: str):
-    with pytest.raises(ToolError, match="invalid slug"):
+    with pytest.raises(CommandError, match="invalid slug"):
         sanitize_slug(text)
 
 

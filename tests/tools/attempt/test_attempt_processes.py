@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tools.attempt_store import current_record, list_attempts
+from tools.attempt.store import current_record, list_attempts
 
 TOOLS = [sys.executable, "-m", "tools"]
 

@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tools.pytest_outcome import parse_collect_output, parse_junit, parse_outcome, scan_log
+from tools.attempt.pytest_outcome import parse_collect_output, parse_junit, parse_outcome, scan_log
 
 SUITE = """import pytest
 

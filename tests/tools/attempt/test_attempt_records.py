@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from attempt_repo import PYTEST
 
-from tools.attempt_store import current_record, load_record
+from tools.attempt.store import current_record, load_record
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@
 import subprocess
 import sys
 
-from tools.pytest_outcome import parse_collect_output
+from tools.attempt.pytest_outcome import parse_collect_output
 
 
 def test_parametrized_ids_with_spaces_are_counted(tmp_path):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tools.attempt_store import save_record
-from tools.records import AttemptRecord
+from tools.attempt.records import AttemptRecord
+from tools.attempt.store import save_record
 
 
 def write_attempt(

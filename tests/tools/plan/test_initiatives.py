@@ -8,8 +8,14 @@ from pathlib import Path
 import pytest
 from records_util import write_attempt
 
-from tools.output import ToolError
-from tools.plans import new_initiative, read_phase_table, set_phase, status_line, status_lines
+from tools.common.output import CommandError
+from tools.plan.initiatives import (
+    new_initiative,
+    read_phase_table,
+    set_phase,
+    status_line,
+    status_lines,
+)
 
 
 def test_initiative_new_and_phase_set_through_cli(repo: Path, cli):
@@ -54,7 +60,7 @@ def test_ids_cannot_escape_plans(repo: Path, cli):
     result = cli("initiative", "new", "../../x", "--title", "evil")
     assert result.exit_code == 2 and "invalid item ID" in result.stderr
     assert not (repo.parent / "x").exists()
-    with pytest.raises(ToolError):
+    with pytest.raises(CommandError):
         new_initiative(repo, "a/b", title="t", phases=[("A", "a")])
 
 

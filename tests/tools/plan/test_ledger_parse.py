@@ -7,14 +7,10 @@ from pathlib import Path
 import pytest
 from ledger_samples import HAND_KEPT
 
-from tools.ledger import (
-    AttemptEntry,
-    Ledger,
-    normalise_status,
-    parse_depends,
-    parse_priority,
-)
-from tools.output import ToolError
+from tools.common.output import CommandError
+from tools.plan.entries import AttemptEntry
+from tools.plan.fields import normalise_status, parse_depends, parse_priority
+from tools.plan.ledger import Ledger
 
 
 def test_hand_kept_ledger_parses_all_items_and_fields():
@@ -176,16 +172,16 @@ def test_append_attempt_goes_after_continuation_lines():
 
 def test_unknown_item_and_bad_status_are_input_errors():
     ledger = Ledger(HAND_KEPT)
-    with pytest.raises(ToolError, match="no item \\[Q-9\\]"):
+    with pytest.raises(CommandError, match="no item \\[Q-9\\]"):
         ledger.set_status("Q-9", "done")
-    with pytest.raises(ToolError, match="expected one of"):
+    with pytest.raises(CommandError, match="expected one of"):
         ledger.set_status("A-001", "finished")
-    with pytest.raises(ToolError, match="already exists"):
+    with pytest.raises(CommandError, match="already exists"):
         ledger.add_item("A-001", "dup")
 
 
 def test_invalid_utf8_is_reported_with_line(tmp_path: Path):
     path = tmp_path / "fix_plan.md"
     path.write_bytes(b"# ok\n## [A-1] t\n- Status: \xff\n")
-    with pytest.raises(ToolError, match=r"fix_plan.md:3: ledger is not valid UTF-8"):
+    with pytest.raises(CommandError, match=r"fix_plan.md:3: ledger is not valid UTF-8"):
         Ledger.load(path)

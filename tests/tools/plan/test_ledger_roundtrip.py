@@ -8,8 +8,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tools.ledger import AttemptEntry, Ledger, split_lines
-from tools.output import ToolError
+from tools.common.output import CommandError
+from tools.plan.entries import AttemptEntry
+from tools.plan.ledger import Ledger
+from tools.plan.lines import split_lines
 
 IDS = ["A-1", "B-22", "FOUND-001", "X9"]
 FRAGMENTS = [
@@ -71,7 +73,7 @@ def test_set_status_changes_exactly_one_line(text, status):
     item = with_status[0]
     before = list(ledger.lines)
     if [i.item_id for i in ledger.items].count(item.item_id) > 1:
-        with pytest.raises(ToolError, match="defined 2 times|defined [0-9]+ times"):
+        with pytest.raises(CommandError, match="defined 2 times|defined [0-9]+ times"):
             ledger.set_status(item.item_id, status)
         assert ledger.lines == before
         return
@@ -102,12 +104,12 @@ def test_append_attempt_only_inserts(text):
     duplicated = [i.item_id for i in ledger.items].count(item.item_id) > 1
     entry = _entry(99)
     if duplicated:
-        with pytest.raises(ToolError, match="merge them before editing"):
+        with pytest.raises(CommandError, match="merge them before editing"):
             ledger.append_attempt(item.item_id, entry)
         assert ledger.text() == before
         return
     if ledger.open_fence is not None and ledger.open_fence < item.end:
-        with pytest.raises(ToolError, match="code fence is never closed"):
+        with pytest.raises(CommandError, match="code fence is never closed"):
             ledger.append_attempt(item.item_id, entry)
         assert ledger.text() == before
         return
@@ -132,7 +134,7 @@ def test_append_attempt_refuses_an_item_that_holds_an_unclosed_fence():
     # everything after the fence in that item is already invisible to the parser.
     text = "## [A-1] \n- Attempts History:\n```\n"
     ledger = Ledger(text)
-    with pytest.raises(ToolError, match=r":3: code fence is never closed"):
+    with pytest.raises(CommandError, match=r":3: code fence is never closed"):
         ledger.append_attempt("A-1", _entry(1))
     assert ledger.text() == text
 

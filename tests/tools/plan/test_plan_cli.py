@@ -10,7 +10,8 @@ from pathlib import Path
 
 from ledger_samples import HAND_KEPT
 
-from tools.ledger import AttemptEntry, Ledger, append_attempt_entry
+from tools.plan.entries import AttemptEntry, append_attempt_entry
+from tools.plan.ledger import Ledger
 
 
 def _json(result) -> dict:
@@ -131,7 +132,7 @@ def test_concurrent_set_and_append_lose_no_update(repo: Path):
     )
     script = (
         "import sys\nfrom pathlib import Path\n"
-        "from tools.ledger import AttemptEntry, append_attempt_entry\n"
+        "from tools.plan.entries import AttemptEntry, append_attempt_entry\n"
         "item = sys.argv[1]\n"
         "for n in range(1, 6):\n"
         "    append_attempt_entry(Path('fix_plan.md'), item, AttemptEntry(timestamp='T', "
@@ -159,7 +160,7 @@ def test_concurrent_set_and_append_lose_no_update(repo: Path):
 
 
 def test_append_attempt_entry_without_lock_for_lock_holders(repo: Path):
-    from tools.fsutil import repo_lock
+    from tools.common.fsutil import repo_lock
 
     (repo / "fix_plan.md").write_text(HAND_KEPT)
     entry = AttemptEntry(

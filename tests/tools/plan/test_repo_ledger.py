@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tools.ledger import Ledger
-from tools.plans import active_initiatives, read_phase_table, status_lines
-from tools.specs_check import check_specs
+from tools.plan.initiatives import active_initiatives, read_phase_table, status_lines
+from tools.plan.ledger import Ledger
+from tools.specs.check import check_specs
 
 ROOT = Path(__file__).resolve().parents[3]
 

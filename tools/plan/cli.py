@@ -1,8 +1,8 @@
-"""Verbs over the ledger, initiatives, specs, findings and gates (`register(app)`).
+"""Verbs over the ledger, initiatives and gates (`register(app)`).
 
-`plan`, `initiative`, `phase`, `status-line`, `status`, `specs`, `findings`, `gate`, `readiness`.
-Each command parses its options, calls one library function and reports through
-`tools.output.emit`; library modules are imported inside the commands so `tools --help` stays fast.
+`plan`, `status`, `initiative`, `phase`, `status-line`, `gate`, `readiness`. Each command parses
+its options, calls one library function and reports through `tools.common.output`; library modules
+are imported inside the commands so `tools --help` stays fast.
 """
 
 from __future__ import annotations
@@ -13,36 +13,23 @@ from typing import Annotated, Any
 
 import typer
 
-from tools.output import JsonFlag, ToolError, emit, fail
-
-LEDGER = "fix_plan.md"
-
-
-def _guard(as_json: bool, body: Callable[[], Any]) -> None:
-    """Run a command body; a ToolError becomes one `error:` line and its exit code."""
-    try:
-        body()
-    except ToolError as exc:
-        fail(exc, as_json=as_json)
+from tools.common.layout import LEDGER_NAME, ledger_path
+from tools.common.output import CommandError, JsonFlag, emit, reporting
 
 
 def _root() -> Path:
-    from tools.fsutil import find_repo_root
+    from tools.common.fsutil import find_repo_root
 
     return find_repo_root()
 
 
-def _ledger_path(root: Path) -> Path:
-    return root / LEDGER
-
-
 def _edit_ledger(root: Path, edit: Callable[[Any], Any]) -> Any:
     """Load, edit and atomically save the ledger under the repo lock (no lost updates)."""
-    from tools.fsutil import iso_utc, repo_lock
-    from tools.ledger import Ledger
+    from tools.common.fsutil import iso_utc, repo_lock
+    from tools.plan.ledger import Ledger
 
     with repo_lock(root):
-        path = _ledger_path(root)
+        path = ledger_path(root)
         ledger = Ledger.load(path) if path.exists() else Ledger("", path)
         result = edit(ledger)
         ledger.stamp_last_updated(iso_utc())
@@ -58,18 +45,16 @@ plan_app = typer.Typer(help="Read and edit the ledger (fix_plan.md).", no_args_i
 def plan_next(as_json: JsonFlag = False) -> None:
     """Print the item to work on next: highest priority, dependencies done, not blocked/done."""
 
-    def body() -> None:
-        from tools.ledger import Ledger
+    with reporting(as_json):
+        from tools.plan.ledger import Ledger
 
-        ledger = Ledger.load(_ledger_path(_root()))
+        ledger = Ledger.load(ledger_path(_root()))
         item = ledger.next_item()
         if item is None:
             emit(ok=True, data=None, as_json=as_json, text="no actionable item")
         summary = item.summary()
         text = f"[{item.item_id}] {item.title} (priority {summary['priority']}, {item.status})"
         emit(ok=True, data=summary, as_json=as_json, text=text)
-
-    _guard(as_json, body)
 
 
 @plan_app.command("show")
@@ -79,17 +64,15 @@ def plan_show(
 ) -> None:
     """Print one item's section exactly as it stands in the ledger."""
 
-    def body() -> None:
-        from tools.fsutil import validate_item_id
-        from tools.ledger import Ledger
+    with reporting(as_json):
+        from tools.common.fsutil import validate_item_id
+        from tools.plan.ledger import Ledger
 
-        ledger = Ledger.load(_ledger_path(_root()))
+        ledger = Ledger.load(ledger_path(_root()))
         item = ledger.find(validate_item_id(item_id))
         data = item.summary()
         data["text"] = "".join(ledger.lines[item.start : item.end])
         emit(ok=True, data=data, as_json=as_json, text=data["text"])
-
-    _guard(as_json, body)
 
 
 @plan_app.command("add")
@@ -108,7 +91,7 @@ def plan_add(
 ) -> None:
     """Append a new item section to the ledger."""
 
-    def body() -> None:
+    with reporting(as_json):
         root = _root()
         _edit_ledger(
             root,
@@ -123,8 +106,6 @@ def plan_add(
         )
         emit(ok=True, data={"id": item_id}, as_json=as_json, text=f"added [{item_id}]")
 
-    _guard(as_json, body)
-
 
 @plan_app.command("set")
 def plan_set(
@@ -136,15 +117,13 @@ def plan_set(
 ) -> None:
     """Set an item's status (rewrites only its Status line)."""
 
-    def body() -> None:
-        from tools.fsutil import validate_item_id
+    with reporting(as_json):
+        from tools.common.fsutil import validate_item_id
 
         validate_item_id(item_id)
         line = _edit_ledger(_root(), lambda ledger: ledger.set_status(item_id, status))
         data = {"id": item_id, "status": status, "line": line + 1}
         emit(ok=True, data=data, as_json=as_json, text=f"[{item_id}] status {status}")
-
-    _guard(as_json, body)
 
 
 @plan_app.command("lint")
@@ -156,14 +135,14 @@ def plan_lint(
 ) -> None:
     """Check the ledger: statuses, dependencies, cycles, duplicates, attempt order, paths, size."""
 
-    def body() -> None:
-        from tools.ledger import Ledger
+    with reporting(as_json):
+        from tools.plan.ledger import Ledger
 
         root = _root()
-        path = _ledger_path(root)
+        path = ledger_path(root)
         problems = Ledger.load(path).lint(root, max_bytes=max_bytes)
         errors = [p for p in problems if p.severity == "error"]
-        text = "\n".join(f"{LEDGER}:{p.line}: {p.severity}: {p.message}" for p in problems)
+        text = "\n".join(f"{LEDGER_NAME}:{p.line}: {p.severity}: {p.message}" for p in problems)
         emit(
             ok=not errors,
             data=[p.as_dict() for p in problems],
@@ -171,8 +150,6 @@ def plan_lint(
             as_json=as_json,
             text=text or "ledger ok",
         )
-
-    _guard(as_json, body)
 
 
 @plan_app.command("archive")
@@ -182,14 +159,16 @@ def plan_archive(
 ) -> None:
     """Move old attempt entries to docs/archive/<date>_fix_plan_archive.md, leaving a pointer."""
 
-    def body() -> None:
-        from tools.fsutil import atomic_write_text, repo_lock, utc_now
-        from tools.ledger import Ledger, archive_attempts
+    with reporting(as_json):
+        from ptycho_nl.io_utils import atomic_write_text
+        from tools.common.fsutil import repo_lock, utc_now
+        from tools.plan.archive import archive_attempts
+        from tools.plan.ledger import Ledger
 
         root = _root()
         rel = f"docs/archive/{utc_now():%Y-%m-%d}_fix_plan_archive.md"
         with repo_lock(root):
-            ledger = Ledger.load(_ledger_path(root))
+            ledger = Ledger.load(ledger_path(root))
             blocks, moved = archive_attempts(ledger, keep=keep, archive_rel=rel)
             if moved:
                 target = root / rel
@@ -198,8 +177,6 @@ def plan_archive(
                 ledger.save()
         data = {"moved": moved, "archive": rel if moved else None}
         emit(ok=True, data=data, as_json=as_json, text=f"moved {moved} attempt entries to {rel}")
-
-    _guard(as_json, body)
 
 
 # -- initiatives and phases --------------------------------------------------------------------
@@ -222,15 +199,17 @@ def initiative_new(
 ) -> None:
     """Create plans/active/<ID>/plan.md (with a phase table) and test_strategy.md."""
 
-    def body() -> None:
-        from tools.fsutil import repo_lock
-        from tools.plans import new_initiative
+    with reporting(as_json):
+        from tools.common.fsutil import repo_lock
+        from tools.plan.initiatives import new_initiative
 
         phases = []
         for spec in phase or ["A:Plan and first tests"]:
             name, sep, phase_title = spec.partition(":")
             if not sep or not name.strip() or not phase_title.strip():
-                raise ToolError(f"--phase {spec!r}: expected 'NAME:Title', e.g. 'A:Data contract'")
+                raise CommandError(
+                    f"--phase {spec!r}: expected 'NAME:Title', e.g. 'A:Data contract'"
+                )
             phases.append((name.strip(), phase_title.strip()))
         root = _root()
         with repo_lock(root):
@@ -239,8 +218,6 @@ def initiative_new(
             )
         rel = directory.relative_to(root).as_posix()
         emit(ok=True, data={"id": item_id, "dir": rel}, as_json=as_json, text=f"created {rel}")
-
-    _guard(as_json, body)
 
 
 @phase_app.command("set")
@@ -260,17 +237,15 @@ def phase_set(
 ) -> None:
     """Update one row of an initiative's phase table."""
 
-    def body() -> None:
-        from tools.fsutil import repo_lock
-        from tools.plans import set_phase
+    with reporting(as_json):
+        from tools.common.fsutil import repo_lock
+        from tools.plan.initiatives import set_phase
 
         root = _root()
         with repo_lock(root):
             row = set_phase(root, item_id, phase, status=status, evidence=evidence, title=title)
         data = {"id": item_id, **row.__dict__}
         emit(ok=True, data=data, as_json=as_json, text=f"{item_id} phase {phase}: {status}")
-
-    _guard(as_json, body)
 
 
 def status_line_cmd(
@@ -280,26 +255,24 @@ def status_line_cmd(
 ) -> None:
     """Render status lines from phase tables and the latest attempt records."""
 
-    def body() -> None:
-        from tools.plans import status_line, status_lines
+    with reporting(as_json):
+        from tools.plan.initiatives import status_line, status_lines
 
         root = _root()
         if all_ == (item_id is not None):
-            raise ToolError("give an initiative ID or --all (not both)")
+            raise CommandError("give an initiative ID or --all (not both)")
         lines = status_lines(root) if all_ else {item_id: status_line(root, item_id)}
         text = "\n".join(f"{key}: {value}" for key, value in lines.items())
         emit(ok=True, data=lines, as_json=as_json, text=text or "no active initiatives")
-
-    _guard(as_json, body)
 
 
 def status_cmd(as_json: JsonFlag = False) -> None:
     """A table of ledger items: status, priority, dependencies, last attempt."""
 
-    def body() -> None:
-        from tools.ledger import Ledger
+    with reporting(as_json):
+        from tools.plan.ledger import Ledger
 
-        ledger = Ledger.load(_ledger_path(_root()))
+        ledger = Ledger.load(ledger_path(_root()))
         rows = [item.summary() for item in ledger.items]
         if as_json:
             emit(ok=True, data=rows, as_json=True)
@@ -320,70 +293,6 @@ def status_cmd(as_json: JsonFlag = False) -> None:
         Console(width=120).print(table)
         raise typer.Exit(0)
 
-    _guard(as_json, body)
-
-
-# -- specs, findings ---------------------------------------------------------------------------
-specs_app = typer.Typer(help="Check citations and finding IDs.", no_args_is_help=True)
-findings_app = typer.Typer(help="docs/findings.md.", no_args_is_help=True)
-
-
-@specs_app.command("check")
-def specs_check(as_json: JsonFlag = False) -> None:
-    """Every path:line citation resolves (and matches its quote); every finding ID exists."""
-
-    def body() -> None:
-        from tools.ledger import Ledger
-        from tools.plans import active_initiatives
-        from tools.specs_check import check_specs
-
-        root = _root()
-        ledger_path = _ledger_path(root)
-        skip = Ledger.load(ledger_path).ids() if ledger_path.exists() else set()
-        skip |= set(active_initiatives(root))
-        problems = check_specs(root, skip_ids=skip)
-        text = "\n".join(f"{p.path}:{p.line}: {p.code}: {p.message}" for p in problems)
-        emit(
-            ok=not problems,
-            data=[p.as_dict() for p in problems],
-            error=f"{len(problems)} problem(s)" if problems else None,
-            as_json=as_json,
-            text=text or "specs ok",
-        )
-
-    _guard(as_json, body)
-
-
-@findings_app.command("add")
-def findings_add(
-    finding_id: Annotated[str, typer.Argument(help="Finding ID, e.g. DATA-001.")],
-    synopsis: Annotated[str, typer.Option("--synopsis", help="What was found, one line.")],
-    evidence: Annotated[
-        str, typer.Option("--evidence", help="Pointer to the evidence (path:line, hub path).")
-    ],
-    keywords: Annotated[str, typer.Option("--keywords", help="Comma-separated keywords.")] = "",
-    status: Annotated[
-        str, typer.Option("--status", help="active, superseded or retired.")
-    ] = "active",
-    as_json: JsonFlag = False,
-) -> None:
-    """Append one finding to docs/findings.md."""
-
-    def body() -> None:
-        from tools.findings import add_finding
-
-        row = add_finding(
-            _root(),
-            finding_id,
-            keywords=keywords,
-            synopsis=synopsis,
-            evidence=evidence,
-            status=status,
-        )
-        emit(ok=True, data=row.__dict__, as_json=as_json, text=f"added {finding_id}")
-
-    _guard(as_json, body)
-
 
 # -- gates -------------------------------------------------------------------------------------
 def gate_cmd(
@@ -392,13 +301,13 @@ def gate_cmd(
 ) -> None:
     """Run a named gate: its pytest selection must collect enough tests and pass."""
 
-    def body() -> None:
-        from tools.gates import load_gates, run_gate
+    with reporting(as_json):
+        from tools.plan.gates import load_gates, run_gate
 
         root = _root()
         gates = load_gates(root)
         if name not in gates:
-            raise ToolError(f"no gate {name!r} in plans/gates.json (known: {', '.join(gates)})")
+            raise CommandError(f"no gate {name!r} in plans/gates.json (known: {', '.join(gates)})")
         result = run_gate(root, name, gates[name])
         text = (
             f"gate {name}: {'ok' if result.ok else 'failed'} — collected {result.collected}, "
@@ -413,8 +322,6 @@ def gate_cmd(
             text=text,
         )
 
-    _guard(as_json, body)
-
 
 def readiness_cmd(
     no_gates: Annotated[
@@ -424,8 +331,8 @@ def readiness_cmd(
 ) -> None:
     """Per active item: do its gates pass; is its latest attempt complete with valid GREEN?"""
 
-    def body() -> None:
-        from tools.gates import readiness
+    with reporting(as_json):
+        from tools.plan.gates import readiness
 
         reports = readiness(_root(), run_gates=not no_gates)
         text = "\n".join(
@@ -441,8 +348,6 @@ def readiness_cmd(
             text=text or "no active items",
         )
 
-    _guard(as_json, body)
-
 
 def register(app: typer.Typer) -> None:
     """Add this module's verbs to the root `tools` app."""
@@ -451,7 +356,5 @@ def register(app: typer.Typer) -> None:
     app.add_typer(phase_app, name="phase")
     app.command("status-line")(status_line_cmd)
     app.command("status")(status_cmd)
-    app.add_typer(specs_app, name="specs")
-    app.add_typer(findings_app, name="findings")
     app.command("gate")(gate_cmd)
     app.command("readiness")(readiness_cmd)

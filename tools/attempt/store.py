@@ -1,8 +1,8 @@
 """Where attempt records live: hub paths, the current-attempt pointer, loading and saving.
 
-Layout (DESIGN.md §6): `plans/active/<ID>/reports/<YYYY-MM-DDTHHMMSSZ>/<slug>/attempt.json`.
+Layout (specs/attempt_reports.md, "Hub layout"): `plans/active/<ID>/reports/<YYYY-MM-DDTHHMMSSZ>/<slug>/attempt.json`.
 The pointer `plans/active/.current_attempt.json` names the hub later verbs act on. Callers that
-read-modify-write a record hold `tools.fsutil.repo_lock(root)`; this module does not lock.
+read-modify-write a record hold `tools.common.fsutil.repo_lock(root)`; this module does not lock.
 """
 
 from __future__ import annotations
@@ -13,26 +13,16 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from tools.fsutil import atomic_write_text, inside, validate_item_id
-from tools.output import ToolError
-from tools.records import AttemptRecord
+from ptycho_nl.io_utils import atomic_write_text
+from tools.attempt.records import AttemptRecord
+from tools.common.fsutil import inside
+from tools.common.layout import active_dir, plans_dir, reports_dir
+from tools.common.output import CommandError
 
 RECORD_NAME = "attempt.json"
 POINTER_NAME = ".current_attempt.json"
 ATTEMPT_ENV = "TOOLS_ATTEMPT"
 HUB_SUBDIRS = ("red", "green", "collect", "cli", "data", "analysis")
-
-
-def plans_dir(root: Path) -> Path:
-    return root / "plans"
-
-
-def active_dir(root: Path) -> Path:
-    return plans_dir(root) / "active"
-
-
-def reports_dir(root: Path, item_id: str) -> Path:
-    return active_dir(root) / validate_item_id(item_id) / "reports"
 
 
 def pointer_path(root: Path) -> Path:
@@ -42,7 +32,7 @@ def pointer_path(root: Path) -> Path:
 def ensure_in_plans(root: Path, path: Path) -> Path:
     """Every path the tool writes must lie under `plans/`; anything else is refused."""
     if not inside(path, plans_dir(root)):
-        raise ToolError(f"refusing to write outside plans/: {path}")
+        raise CommandError(f"refusing to write outside plans/: {path}")
     return path
 
 
@@ -51,11 +41,11 @@ def load_record(path: Path) -> AttemptRecord:
     try:
         return AttemptRecord.model_validate_json(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ToolError(f"{path}: attempt record not found") from None
+        raise CommandError(f"{path}: attempt record not found") from None
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(part) for part in first["loc"]) or "<root>"
-        raise ToolError(
+        raise CommandError(
             f"{path}: invalid attempt record at {where}: {first['msg']} ({exc.error_count()} "
             "problem(s))"
         ) from None
@@ -122,23 +112,23 @@ def current_record(root: Path) -> AttemptRecord:
     if override:
         hub_path = Path(override) if Path(override).is_absolute() else root / override
         if not inside(hub_path, active_dir(root)):
-            raise ToolError(f"${ATTEMPT_ENV}={override!r} is not a hub under plans/active")
+            raise CommandError(f"${ATTEMPT_ENV}={override!r} is not a hub under plans/active")
         return load_record(hub_path / RECORD_NAME)
     path = pointer_path(root)
     try:
         pointer = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ToolError(
+        raise CommandError(
             "no current attempt: run `tools attempt start ITEM_ID --focus TEXT`"
         ) from None
     except json.JSONDecodeError as exc:
-        raise ToolError(f"{path}: not valid JSON ({exc.msg})") from None
+        raise CommandError(f"{path}: not valid JSON ({exc.msg})") from None
     hub = pointer.get("hub") if isinstance(pointer, dict) else None
     if not isinstance(hub, str):
-        raise ToolError(f"{path}: key 'hub' expected a string, found {hub!r}")
+        raise CommandError(f"{path}: key 'hub' expected a string, found {hub!r}")
     hub_path = root / hub
     if not inside(hub_path, active_dir(root)):
-        raise ToolError(f"{path}: key 'hub' points outside plans/active: {hub!r}")
+        raise CommandError(f"{path}: key 'hub' points outside plans/active: {hub!r}")
     return load_record(hub_path / RECORD_NAME)
 
 
@@ -146,4 +136,16 @@ def find_record(root: Path, item_id: str, number: int) -> AttemptRecord:
     for record in list_attempts(root, item_id):
         if record.number == number:
             return record
-    raise ToolError(f"attempt #{number} of {item_id} not found under {reports_dir(root, item_id)}")
+    raise CommandError(
+        f"attempt #{number} of {item_id} not found under {reports_dir(root, item_id)}"
+    )
+
+
+def open_record(root: Path) -> AttemptRecord:
+    """The current attempt, which must still be open (verbs that add evidence need one)."""
+    record = current_record(root)
+    if record.status != "open":
+        raise CommandError(
+            f"attempt #{record.number} of {record.item_id} is already {record.status}"
+        )
+    return record

@@ -1,73 +1,21 @@
-"""`tools attempt ...`: thin Typer commands over `tools.attempt` (imported inside each command so
-`tools --help` does not pay for pydantic, Jinja or GitPython)."""
+"""`tools attempt ...`: thin Typer commands over the `tools.attempt` modules (imported inside each
+command so `tools --help` does not pay for pydantic, Jinja or GitPython)."""
 
 from __future__ import annotations
 
-from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
-from typer.core import TyperGroup
 
-from tools.output import EXIT_FAILED, EXIT_USAGE, JsonFlag, ToolError, emit, fail
-
-try:  # typer >= 0.26 vendors click; older releases use click itself
-    from typer._click.exceptions import UsageError
-except ImportError:  # pragma: no cover - depends on the installed typer
-    from click.exceptions import UsageError
-
-
-class AttemptGroup(TyperGroup):
-    """Reports usage errors of `attempt` verbs as one `error:` line (or one JSON object), exit 2."""
-
-    def invoke(self, ctx: Any) -> Any:
-        words = [*ctx._protected_args, *ctx.args]
-        options = words[: words.index("--")] if "--" in words else words
-        try:
-            return super().invoke(ctx)
-        except UsageError as exc:
-            verb = f"attempt {words[0]}" if words else "attempt"
-            message = f"{verb}: {exc.format_message()} (see `tools {verb} --help`)"
-            emit(
-                ok=False,
-                error=" ".join(message.split()),
-                as_json="--json" in options,
-                exit_code=EXIT_USAGE,
-            )
-
+from tools.common.output import EXIT_FAILED, JsonFlag, emit, reporting
+from tools.common.vocabulary import ArtifactFolder, FinishStatus, Mode, RunKind
 
 attempt_app = typer.Typer(
     name="attempt",
-    cls=AttemptGroup,
     help="Open an attempt hub, capture RED/GREEN/CLI runs and artifacts, finish with a summary.",
     no_args_is_help=True,
 )
-
-
-class ModeChoice(str, Enum):
-    TDD = "TDD"
-    Parity = "Parity"
-    Perf = "Perf"
-    Docs = "Docs"
-
-
-class RunKindChoice(str, Enum):
-    red = "red"
-    green = "green"
-    cli = "cli"
-
-
-class IntoChoice(str, Enum):
-    data = "data"
-    analysis = "analysis"
-
-
-class StatusChoice(str, Enum):
-    complete = "complete"
-    blocked = "blocked"
-    partial = "partial"
-
 
 NameOpt = Annotated[
     str | None,
@@ -81,7 +29,7 @@ def register(app: typer.Typer) -> None:
 
 
 def _root() -> Path:
-    from tools.fsutil import find_repo_root
+    from tools.common.fsutil import find_repo_root
 
     return find_repo_root()
 
@@ -90,17 +38,13 @@ def _dump(model: Any) -> Any:
     return model.model_dump(mode="json")
 
 
-def _guard(exc: ToolError, as_json: bool) -> NoReturn:
-    fail(exc, as_json=as_json)
-
-
 @attempt_app.command("start")
 def start_cmd(
     item_id: Annotated[str, typer.Argument(help="Ledger or initiative ID, e.g. TRAIN-001.")],
     focus: Annotated[str, typer.Option("--focus", help="What this attempt works on, one line.")],
     mode: Annotated[
-        ModeChoice, typer.Option("--mode", help="Working mode; TDD requires RED before GREEN.")
-    ] = ModeChoice.TDD,
+        Mode, typer.Option("--mode", help="Working mode; TDD requires RED before GREEN.")
+    ] = "TDD",
     slug: Annotated[
         str | None,
         typer.Option(
@@ -112,20 +56,16 @@ def start_cmd(
     as_json: JsonFlag = False,
 ) -> None:
     """Open the next attempt of ITEM_ID, create its hub and make it the current attempt."""
-    from tools import attempt
+    from tools.attempt.lifecycle import start
 
-    try:
-        record = attempt.start(
-            root=_root(), item_id=item_id, focus=focus, mode=mode.value, slug=slug
-        )
-    except ToolError as exc:
-        _guard(exc, as_json)
+    with reporting(as_json):
+        record = start(root=_root(), item_id=item_id, focus=focus, mode=mode, slug=slug)
     emit(ok=True, data=_dump(record), as_json=as_json, text=record.hub)
 
 
 @attempt_app.command("run")
 def run_cmd(
-    kind: Annotated[RunKindChoice, typer.Argument(help="red, green or cli.")],
+    kind: Annotated[RunKind, typer.Argument(help="red, green or cli.")],
     command: Annotated[list[str], typer.Argument(help="The command, after `--`.")],
     name: NameOpt = None,
     shell: Annotated[
@@ -137,20 +77,18 @@ def run_cmd(
     as_json: JsonFlag = False,
 ) -> None:
     """Run a command, tee it into the hub and record its verdict (exit 1 if not as asked)."""
-    from tools import attempt
+    from tools.attempt.capture import default_echo, run
 
-    try:
-        result = attempt.run(
+    with reporting(as_json):
+        result = run(
             root=_root(),
-            kind=kind.value,
+            kind=kind,
             argv=command,
             name=name,
             shell=shell,
             expected_exit=expect_exit,
-            echo=attempt.default_echo(as_json),
+            echo=default_echo(as_json),
         )
-    except ToolError as exc:
-        _guard(exc, as_json)
     entry = result.run
     text = f"{entry.kind} {'valid' if entry.valid else 'INVALID'}: {entry.verdict} ({entry.log})"
     emit(
@@ -169,14 +107,10 @@ def collect_cmd(
     as_json: JsonFlag = False,
 ) -> None:
     """Prove a selector collects tests (`--collect-only -q`); 0 collected fails (exit 1)."""
-    from tools import attempt
+    from tools.attempt.capture import collect, default_echo
 
-    try:
-        result = attempt.collect(
-            root=_root(), argv=command, name=name, echo=attempt.default_echo(as_json)
-        )
-    except ToolError as exc:
-        _guard(exc, as_json)
+    with reporting(as_json):
+        result = collect(root=_root(), argv=command, name=name, echo=default_echo(as_json))
     entry = result.collection
     emit(
         ok=entry.valid,
@@ -191,17 +125,15 @@ def collect_cmd(
 def artifact_cmd(
     paths: Annotated[list[Path], typer.Argument(help="Files to copy into the hub.")],
     into: Annotated[
-        IntoChoice, typer.Option("--into", help="Hub folder to copy into.")
-    ] = IntoChoice.data,
+        ArtifactFolder, typer.Option("--into", help="Hub folder to copy into.")
+    ] = "data",
     as_json: JsonFlag = False,
 ) -> None:
     """Copy files into the current hub and record their sizes and SHA-256."""
-    from tools import attempt
+    from tools.attempt.artifacts import artifact
 
-    try:
-        added = attempt.artifact(root=_root(), paths=paths, into=into.value)
-    except ToolError as exc:
-        _guard(exc, as_json)
+    with reporting(as_json):
+        added = artifact(root=_root(), paths=paths, into=into)
     text = "\n".join(f"{item.path}  {item.size} B  {item.sha256}" for item in added)
     emit(ok=True, data=[_dump(item) for item in added], as_json=as_json, text=text)
 
@@ -223,35 +155,31 @@ def block_cmd(
     as_json: JsonFlag = False,
 ) -> None:
     """Record a blocker for the current attempt."""
-    from tools import attempt
+    from tools.attempt.lifecycle import block
 
-    try:
-        blocker = attempt.block(
+    with reporting(as_json):
+        blocker = block(
             root=_root(), signature=signature, root_cause=root_cause, fixes=fix, evidence=evidence
         )
-    except ToolError as exc:
-        _guard(exc, as_json)
     emit(ok=True, data=_dump(blocker), as_json=as_json, text=f"blocker: {blocker.signature}")
 
 
 @attempt_app.command("finish")
 def finish_cmd(
     status: Annotated[
-        StatusChoice,
+        FinishStatus,
         typer.Option("--status", help="complete needs a valid GREEN (and RED first in TDD mode)."),
-    ] = StatusChoice.complete,
+    ] = "complete",
     next_step: Annotated[
         str | None, typer.Option("--next", help="The next action, one line.")
     ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Close the current attempt, render summary.md and append the ledger entry."""
-    from tools import attempt
+    from tools.attempt.lifecycle import finish
 
-    try:
-        result = attempt.finish(root=_root(), status=status.value, next_step=next_step)
-    except ToolError as exc:
-        _guard(exc, as_json)
+    with reporting(as_json):
+        result = finish(root=_root(), status=status, next_step=next_step)
     record = result.record
     data = {
         "record": _dump(record),
@@ -276,12 +204,10 @@ def show_cmd(
     as_json: JsonFlag = False,
 ) -> None:
     """Show an attempt record."""
-    from tools import attempt
+    from tools.attempt.queries import show
 
-    try:
-        record = attempt.show(root=_root(), item_id=item_id, number=number)
-    except ToolError as exc:
-        _guard(exc, as_json)
+    with reporting(as_json):
+        record = show(root=_root(), item_id=item_id, number=number)
     lines = [
         f"{record.item_id} #{record.number} [{record.status}] {record.focus} ({record.mode})",
         f"hub: {record.hub}",
@@ -298,12 +224,10 @@ def list_cmd(
     as_json: JsonFlag = False,
 ) -> None:
     """List attempts (number, status, focus, hub)."""
-    from tools import attempt
+    from tools.attempt.queries import list_records
 
-    try:
-        records = attempt.list_records(root=_root(), item_id=item_id)
-    except ToolError as exc:
-        _guard(exc, as_json)
+    with reporting(as_json):
+        records = list_records(root=_root(), item_id=item_id)
     text = "\n".join(
         f"{r.item_id} #{r.number} {r.status:8} {r.started_at} {r.focus} -> {r.hub}" for r in records
     )
@@ -320,12 +244,10 @@ def verify_cmd(
     as_json: JsonFlag = False,
 ) -> None:
     """Recompute every recorded hash; exit 1 if a log or artifact was edited or removed."""
-    from tools import attempt
+    from tools.attempt.queries import verify
 
-    try:
-        checked, problems = attempt.verify(root=_root(), item_id=item_id)
-    except ToolError as exc:
-        _guard(exc, as_json)
+    with reporting(as_json):
+        checked, problems = verify(root=_root(), item_id=item_id)
     data = {"checked": checked, "problems": [p.as_dict() for p in problems]}
     if problems:
         lines = [f"{p.problem}: {p.hub}/{p.path}" for p in problems]

@@ -20,9 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from tools.fsutil import CHUNK_BYTES, iso_utc, utc_now
-from tools.output import ToolError
-from tools.records import EnvFacts, GitFacts
+from ptycho_nl.io_utils import CHUNK_BYTES
+from tools.attempt.records import EnvFacts, GitFacts
+from tools.common.fsutil import iso_utc, utc_now
+from tools.common.output import CommandError
 
 # Paths the tool itself writes; they must not make the working tree look dirty.
 _OWN_PATHS = re.compile(
@@ -58,7 +59,7 @@ def run_and_tee(
     `echo` receives the same bytes as the log (the terminal, or None for silence).
     """
     if not argv:
-        raise ToolError("no command given: put it after `--`, e.g. `-- pytest tests/x.py`")
+        raise CommandError("no command given: put it after `--`, e.g. `-- pytest tests/x.py`")
     # With --shell the words are joined as typed so pipes and redirections keep their meaning.
     command: list[str] | str = " ".join(argv) if shell else argv
     digest = hashlib.sha256()
@@ -75,9 +76,9 @@ def run_and_tee(
             stdin=subprocess.DEVNULL,
         )
     except FileNotFoundError:
-        raise ToolError(f"command not found: {argv[0]!r}") from None
+        raise CommandError(f"command not found: {argv[0]!r}") from None
     except PermissionError:
-        raise ToolError(f"command not executable: {argv[0]!r}") from None
+        raise CommandError(f"command not executable: {argv[0]!r}") from None
     assert proc.stdout is not None
     with open(log_path, "wb") as log:
         fd = proc.stdout.fileno()

@@ -1,22 +1,17 @@
 """Pydantic models of `attempt.json`, the one record an attempt hub is rendered from.
 
 `specs/attempt_reports.md` documents every field in a table per model; a test compares the two.
-Times are ISO-8601 UTC strings from the tool's clock (`tools.fsutil.iso_utc`); paths are POSIX
+Times are ISO-8601 UTC strings from the tool's clock (`tools.common.fsutil.iso_utc`); paths are POSIX
 strings relative to the hub (logs, artifacts) or to the repository root (`hub`).
 """
 
 from __future__ import annotations
 
-from typing import Literal
-
 from pydantic import BaseModel, ConfigDict, Field
 
-SCHEMA_VERSION = 1
+from tools.common.vocabulary import AttemptStatus, Mode, OutcomeSource, RunKind
 
-Mode = Literal["TDD", "Parity", "Perf", "Docs"]
-Status = Literal["open", "complete", "blocked", "partial"]
-RunKind = Literal["red", "green", "cli"]
-OutcomeSource = Literal["junit", "summary", "none"]
+SCHEMA_VERSION = 1
 
 
 class Record(BaseModel):
@@ -153,7 +148,7 @@ class AttemptRecord(Record):
     slug: str
     focus: str
     mode: Mode
-    status: Status = "open"
+    status: AttemptStatus = "open"
     hub: str
     started_at: str
     finished_at: str | None = None

@@ -10,13 +10,15 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from tools.fsutil import atomic_write_text, repo_lock, utc_now
-from tools.output import ToolError
+from ptycho_nl.io_utils import atomic_write_text
+from tools.common.fsutil import repo_lock, utc_now
+from tools.common.layout import FINDINGS_PATH
+from tools.common.markdown import is_row, render_row, split_row
+from tools.common.output import CommandError
+from tools.common.vocabulary import FINDING_STATUSES
 
-FINDINGS_PATH = Path("docs") / "findings.md"
 HEADER = ("Finding ID", "Date", "Keywords", "Synopsis", "Evidence Pointer", "Status")
 FINDING_ID = re.compile(r"^[A-Z][A-Z0-9]*-[0-9]{3,}$")
-FINDING_STATUSES = ("active", "superseded", "retired")
 
 
 @dataclass
@@ -30,20 +32,17 @@ class Finding:
     line: int
 
 
-def _cells(line: str) -> list[str]:
-    body = line.strip().strip("|")
-    return [cell.strip() for cell in re.split(r"(?<!\\)\|", body)]
-
-
 def _table_bounds(lines: list[str], path: Path) -> tuple[int, int]:
     """(header index, index after the last row) of the findings table."""
     for index, line in enumerate(lines):
-        if line.lstrip().startswith("|") and tuple(_cells(line)) == HEADER:
+        if is_row(line) and tuple(split_row(line)) == HEADER:
             end = index + 2
-            while end < len(lines) and lines[end].lstrip().startswith("|"):
+            while end < len(lines) and is_row(lines[end]):
                 end += 1
             return index, end
-    raise ToolError(f"{path}: no findings table (expected header '| " + " | ".join(HEADER) + " |')")
+    raise CommandError(
+        f"{path}: no findings table (expected header '| " + " | ".join(HEADER) + " |')"
+    )
 
 
 def read_findings(root: Path) -> list[Finding]:
@@ -54,11 +53,11 @@ def read_findings(root: Path) -> list[Finding]:
     try:
         lines = path.read_text(encoding="utf-8").split("\n")
     except (OSError, UnicodeDecodeError) as exc:
-        raise ToolError(f"{path}: cannot read the findings table ({exc})") from None
+        raise CommandError(f"{path}: cannot read the findings table ({exc})") from None
     start, end = _table_bounds(lines, path)
     rows = []
     for index in range(start + 2, end):
-        cells = _cells(lines[index]) + [""] * 6
+        cells = split_row(lines[index]) + [""] * 6
         rows.append(Finding(*cells[:6], line=index + 1))
     return rows
 
@@ -75,22 +74,24 @@ def add_finding(
 ) -> Finding:
     """Append one finding row under the repo lock; duplicate or malformed IDs are refused."""
     if not FINDING_ID.match(finding_id):
-        raise ToolError(f"invalid finding ID {finding_id!r}: expected e.g. DATA-001")
+        raise CommandError(f"invalid finding ID {finding_id!r}: expected e.g. DATA-001")
     if status not in FINDING_STATUSES:
-        raise ToolError(f"invalid status {status!r}: expected one of {', '.join(FINDING_STATUSES)}")
+        raise CommandError(
+            f"invalid status {status!r}: expected one of {', '.join(FINDING_STATUSES)}"
+        )
     if not synopsis.strip():
-        raise ToolError("--synopsis must not be empty")
+        raise CommandError("--synopsis must not be empty")
     path = root / FINDINGS_PATH
     with repo_lock(root):
         if path.exists():
             text = path.read_text(encoding="utf-8")
         else:
-            text = "# Findings\n\n| " + " | ".join(HEADER) + " |\n|" + "---|" * len(HEADER) + "\n"
+            text = "# Findings\n\n" + render_row(HEADER) + "\n|" + "---|" * len(HEADER) + "\n"
         lines = text.split("\n")
         start, end = _table_bounds(lines, path)
         for index in range(start + 2, end):
-            if _cells(lines[index])[0] == finding_id:
-                raise ToolError(f"{path}:{index + 1}: finding {finding_id} already exists")
+            if split_row(lines[index])[0] == finding_id:
+                raise CommandError(f"{path}:{index + 1}: finding {finding_id} already exists")
         values = [
             finding_id,
             date or utc_now().strftime("%Y-%m-%d"),
@@ -99,7 +100,6 @@ def add_finding(
             evidence,
             status,
         ]
-        row = "| " + " | ".join(" ".join(v.split()).replace("|", "\\|") for v in values) + " |"
-        lines.insert(end, row)
+        lines.insert(end, render_row([" ".join(value.split()) for value in values]))
         atomic_write_text(path, "\n".join(lines))
     return Finding(*values, line=end + 1)

@@ -10,6 +10,7 @@ a selector that matches nothing fails the gate instead of passing vacuously.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import tempfile
@@ -18,10 +19,14 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from tools.fsutil import validate_item_id
-from tools.output import ToolError
+from tools.attempt.pytest_outcome import parse_collect_output, parse_outcome
+from tools.attempt.records import AttemptRecord
+from tools.attempt.store import latest_attempt
+from tools.common.fsutil import validate_item_id
+from tools.common.layout import GATES_PATH, initiative_dir, ledger_path
+from tools.common.output import CommandError
+from tools.plan.ledger import Ledger
 
-GATES_PATH = Path("plans") / "gates.json"
 # Plugins off so a gate measures the selection, not the runner's configuration.
 _BASE_ARGS = ("-p", "no:cacheprovider", "-p", "no:xdist")
 
@@ -65,17 +70,17 @@ def load_gates(root: Path) -> dict[str, Gate]:
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ToolError(
+        raise CommandError(
             f"{path}: no gate definitions (expected a JSON file with 'gates')"
         ) from None
     except json.JSONDecodeError as exc:
-        raise ToolError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg})") from None
+        raise CommandError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg})") from None
     try:
         gates = GateFile.model_validate(raw).gates
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(part) for part in first["loc"])
-        raise ToolError(f"{path}: key {where}: {first['msg']}") from None
+        raise CommandError(f"{path}: key {where}: {first['msg']}") from None
     for gate in gates.values():
         for item in gate.items:
             validate_item_id(item)
@@ -85,11 +90,9 @@ def load_gates(root: Path) -> dict[str, Gate]:
 def run_gate(root: Path, name: str, gate: Gate) -> GateResult:
     """Collect, then run, the gate's selection in `root`; ok only if enough ran and all passed.
 
-    Logs and JUnit XML go to a temp dir and are parsed by `tools.pytest_outcome` (the same
-    parser attempt evidence uses).
+    Logs and JUnit XML go to a temp dir and are parsed by `tools.attempt.pytest_outcome` (the
+    same parser attempt evidence uses).
     """
-    from tools.pytest_outcome import parse_collect_output, parse_outcome
-
     base = [sys.executable, "-m", "pytest", *_BASE_ARGS]
     with tempfile.TemporaryDirectory() as tmp:
         collect_log, run_log, junit = (Path(tmp) / n for n in ("collect.log", "run.log", "j.xml"))
@@ -125,8 +128,6 @@ def _summary_collected(log: Path) -> int:
 
     Complements the node-id count, which misses parametrized ids containing spaces (COLLECT-001).
     """
-    import re
-
     text = log.read_text(encoding="utf-8", errors="replace")
     match = re.search(r"^(\d+)(?:/\d+)? tests? collected", text, re.MULTILINE)
     return int(match.group(1)) if match else 0
@@ -145,7 +146,9 @@ def _run(root: Path, name: str, gate: Gate, argv: list[str], log: Path) -> int:
                 check=False,
             ).returncode
     except subprocess.TimeoutExpired:
-        raise ToolError(f"gate {name}: pytest ran past {gate.timeout_s:g} s", exit_code=1) from None
+        raise CommandError(
+            f"gate {name}: pytest ran past {gate.timeout_s:g} s", exit_code=1
+        ) from None
 
 
 @dataclass
@@ -163,19 +166,14 @@ class Readiness:
         return asdict(self)
 
 
-def _green_evidence(record: object) -> bool:
-    """A valid GREEN run in the attempt record (attempt engineer's schema, read tolerantly)."""
-    for run in getattr(record, "runs", None) or []:
-        if getattr(run, "kind", None) == "green" and getattr(run, "valid", False):
-            return True
-    return False
+def _green_evidence(record: AttemptRecord) -> bool:
+    """A valid GREEN run in the attempt record."""
+    return any(run.kind == "green" and run.valid for run in record.runs)
 
 
 def readiness(root: Path, *, run_gates: bool = True) -> list[Readiness]:
     """For each active ledger item: do its gates pass, is its latest attempt complete + GREEN?"""
-    from tools.ledger import LEDGER_NAME, Ledger
-
-    ledger = Ledger.load(root / LEDGER_NAME)
+    ledger = Ledger.load(ledger_path(root))
     gates = load_gates(root) if (root / GATES_PATH).exists() else {}
     gate_results: dict[str, bool] = {}
     reports = []
@@ -195,7 +193,7 @@ def readiness(root: Path, *, run_gates: bool = True) -> list[Readiness]:
             label = "gate(s) failing" if run_gates else "gate(s) not run (--no-gates)"
             reasons.append(f"{label}: " + ", ".join(failed))
         green = record is not None and _green_evidence(record)
-        status = getattr(record, "status", None)
+        status = record.status if record is not None else None
         if record is None:
             reasons.append("no attempt recorded")
         else:
@@ -208,7 +206,7 @@ def readiness(root: Path, *, run_gates: bool = True) -> list[Readiness]:
                 item.item_id,
                 item.status,
                 {name: gate_results.get(name, False) for name in mine},
-                getattr(record, "number", None),
+                record.number if record is not None else None,
                 status,
                 green,
                 not reasons,
@@ -218,9 +216,7 @@ def readiness(root: Path, *, run_gates: bool = True) -> list[Readiness]:
     return reports
 
 
-def _latest_record(root: Path, item_id: str) -> object | None:
-    from tools.attempt_store import latest_attempt
-
-    if not (root / "plans" / "active" / item_id).is_dir():
+def _latest_record(root: Path, item_id: str) -> AttemptRecord | None:
+    if not initiative_dir(root, item_id).is_dir():
         return None
     return latest_attempt(root, item_id)

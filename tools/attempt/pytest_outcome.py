@@ -11,7 +11,7 @@ import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from tools.records import PytestFailure, PytestOutcome
+from tools.attempt.records import PytestFailure, PytestOutcome
 
 ASSERTION_TYPES = {"AssertionError", "Failed"}
 _SUMMARY = re.compile(

@@ -1,8 +1,8 @@
 """`tools specs check`: citations (`path:line`, `path:start-end`) and finding IDs must be true.
 
 Scanned: `fix_plan.md`, `plans/**/*.md`, `docs/**/*.md`, except attempt hubs and `docs/archive/`
-(snapshots of the past); fenced code blocks are skipped (they hold examples, not claims). A citation must name an existing file inside the repository and a line
-range within it; when the next non-blank line is a quote (`> text`), the cited lines must contain
+(snapshots of the past); fenced code blocks are skipped (they hold examples, not claims). A
+citation must name an existing file inside the repository and a line range within it; when the next non-blank line is a quote (`> text`), the cited lines must contain
 the quoted text after folding whitespace. Finding-style IDs (`DATA-001`) must be rows of
 `docs/findings.md`; ledger item and initiative IDs are not findings and are skipped.
 """
@@ -14,8 +14,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from tools.findings import FINDINGS_PATH, read_findings
-from tools.fsutil import inside
+from tools.common.fsutil import inside
+from tools.common.layout import FINDINGS_PATH, LEDGER_NAME
+from tools.specs.findings import read_findings
 
 # A path with an extension, then :line or :start-end. Anchored on a non-path character before it
 # so `http://x` or `12:30` do not match.
@@ -45,7 +46,7 @@ def scanned_files(root: Path) -> list[Path]:
     Attempt hubs (`plans/active/<ID>/reports/`) and `docs/archive/` record what was true when
     they were written; their citations are not re-checked against today's files.
     """
-    files = [root / "fix_plan.md"] if (root / "fix_plan.md").exists() else []
+    files = [root / LEDGER_NAME] if (root / LEDGER_NAME).exists() else []
     for folder in ("plans", "docs"):
         for path in sorted((root / folder).glob("**/*.md")):
             parts = path.relative_to(root).parts

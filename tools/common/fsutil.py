@@ -1,24 +1,22 @@
-"""Filesystem primitives every `tools` writer uses: repo root, locks, atomic writes, hashes.
+"""Filesystem primitives every `tools` writer uses: repo root, IDs, clock, containment, locks.
 
 Two agents in one repository may run `tools` at the same time, so every read-modify-write of a
-shared record happens under `repo_lock()` and every write goes to a temp file renamed into place.
+shared record happens under `repo_lock()`, and every write goes through
+`ptycho_nl.io_utils.atomic_write_text` (a temp file renamed into place).
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
 import os
 import re
-import tempfile
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 
-from tools.output import ToolError
+from tools.common.output import CommandError
 
-CHUNK_BYTES = 64 * 1024
 ID_PATTERN = re.compile(r"^[A-Z0-9][A-Z0-9-]*$")
 LOCK_NAME = ".tools.lock"
 
@@ -32,13 +30,15 @@ def find_repo_root(start: Path | None = None) -> Path:
     for candidate in (here, *here.parents):
         if (candidate / ".git").exists():
             return candidate
-    raise ToolError(f"not inside a git repository: {here} (set TOOLS_ROOT to the repository root)")
+    raise CommandError(
+        f"not inside a git repository: {here} (set TOOLS_ROOT to the repository root)"
+    )
 
 
 def validate_item_id(item_id: str) -> str:
     """IDs are [A-Z0-9-]+ so that no ID can name a path outside plans/."""
     if not ID_PATTERN.match(item_id or ""):
-        raise ToolError(
+        raise CommandError(
             f"invalid item ID {item_id!r}: expected capitals, digits and '-' (e.g. TRAIN-001)"
         )
     return item_id
@@ -65,30 +65,6 @@ def inside(path: Path, root: Path) -> bool:
     except ValueError:
         return False
     return True
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(CHUNK_BYTES), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write `text` to a temp file in the same directory, fsync, rename over `path`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
 
 
 @contextlib.contextmanager

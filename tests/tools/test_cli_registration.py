@@ -1,0 +1,65 @@
+"""The root `tools` app: every command group is registered, and a broken one fails loudly."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+from typer.main import get_command
+from typer.testing import CliRunner
+
+from tools.cli import app
+
+EXPECTED = {
+    "attempt",
+    "plan",
+    "initiative",
+    "phase",
+    "status-line",
+    "status",
+    "specs",
+    "findings",
+    "gate",
+    "readiness",
+}
+
+
+def _tools(*args: str, code: str | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "COLUMNS": "200"}
+    argv = [sys.executable, "-c", code] if code else [sys.executable, "-m", "tools", *args]
+    return subprocess.run(argv, capture_output=True, text=True, env=env, timeout=60)
+
+
+def test_every_command_group_is_in_the_help():
+    assert set(get_command(app).commands) == EXPECTED
+    out = _tools("--help")
+    assert out.returncode == 0, out.stderr
+    listed = {line.split()[1] for line in out.stdout.splitlines() if line.startswith("│ ")}
+    assert listed >= EXPECTED
+
+
+def test_a_verb_module_that_cannot_be_imported_is_an_error_not_a_missing_group():
+    # `None` in sys.modules makes importing that module fail, as a rename would.
+    code = "import sys\nsys.modules['tools.plan.cli'] = None\nimport tools.cli\n"
+    out = _tools(code=code)
+    assert out.returncode != 0
+    assert "tools.plan.cli" in out.stderr and "Error" in out.stderr
+
+
+def test_usage_errors_of_any_verb_follow_the_output_contract(tmp_path, monkeypatch):
+    monkeypatch.setenv("TOOLS_ROOT", str(tmp_path))
+    runner = CliRunner()
+    result = runner.invoke(app, ["plan", "set", "A-001", "--json"])
+    assert result.exit_code == 2
+    payload = json.loads(result.stdout)
+    assert payload["ok"] is False and payload["data"] is None
+    assert payload["error"].startswith("plan set: Missing option '--status'")
+    text = runner.invoke(app, ["phase", "set", "A-001"])
+    assert text.exit_code == 2 and text.stdout == ""
+    assert text.stderr.startswith("error: phase set: Missing argument 'phase'")
+    assert len(text.stderr.strip().splitlines()) == 1
+    # A bare group still shows its help rather than an error.
+    bare = runner.invoke(app, ["plan"])
+    assert "Usage" in bare.output and "error:" not in bare.output
