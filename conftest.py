@@ -5,3 +5,9 @@ import os
 # Idle OpenMP threads sleep instead of spinning: with pytest-xdist on 2 cores, spinning threads
 # of one worker starve the other and a single solver iteration can take 200x longer.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Slow end-to-end tests first: xdist deals its first tests to the workers one at a time in
+    turn, so the slow ones start on different workers instead of queueing on one."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
