@@ -142,9 +142,13 @@ def evaluate_command(
     truth: Annotated[Path, typer.Option("--truth", help="NPZ holding objectGuess (the truth).")],
     out: Annotated[Path, typer.Option("--out", help="Directory for metrics.json and PNGs.")],
     coverage_threshold: Annotated[
-        float,
-        typer.Option("--coverage-threshold", help="Score pixels with coverage >= this x max."),
-    ] = 0.5,
+        float | None,
+        typer.Option(
+            "--coverage-threshold",
+            help="Score pixels with coverage >= this x max (default: "
+            "evaluate.metrics.COVERAGE_THRESHOLD, the rule the study scores by).",
+        ),
+    ] = None,
     figures: Annotated[
         bool, typer.Option("--figures/--no-figures", help="Write the PNG figures.")
     ] = True,
@@ -155,9 +159,8 @@ def evaluate_command(
     from ptycho_nl.evaluate.job import evaluate_to_dir
 
     with reporting(as_json, failures=(PtychoError, ValueError)):
-        record = evaluate_to_dir(
-            recon, truth, out, coverage_threshold=coverage_threshold, figures=figures
-        )
+        given = {} if coverage_threshold is None else {"coverage_threshold": coverage_threshold}
+        record = evaluate_to_dir(recon, truth, out, figures=figures, **given)
     scores = ", ".join(f"{k} {v:.4g}" for k, v in record.metrics.items() if isinstance(v, float))
     text = f"wrote {out}: {record.model_id}: {scores}"
     data = {"model_id": record.model_id, "out": str(out), "metrics": record.metrics}

@@ -212,7 +212,7 @@ def _figure_learning_curves(study_dir: Path, e: PhaseManifest, out: Path) -> Pat
     return save_png(fig, out, dpi=100)
 
 
-def environment() -> dict[str, Any]:
+def _report_environment() -> dict[str, Any]:
     """`provenance.environment()` without the rendering process's thread count (each job set
     its own, so the renderer's says nothing about the study, and a re-render stays identical)."""
     from ptycho_nl.provenance import environment as process_environment
@@ -294,7 +294,7 @@ def build_context(study_dir: Path) -> dict[str, Any]:
         "overlaps": _overlaps(manifests),
         "failed": failed,
         "figures": _figures(study_dir, manifests, rows),
-        "environment": environment(),
+        "environment": _report_environment(),
         "report_metrics": REPORT_METRICS,
     }
 
