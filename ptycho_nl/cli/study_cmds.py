@@ -26,6 +26,8 @@ def _run(design, out: Path, jobs: int, force: bool, as_json: bool) -> None:
     from ptycho_nl.study.dose_overlap import run_study, summary_table
 
     with reporting(as_json, failures=(PtychoError,)):
+        if out.exists() and not out.is_dir():
+            raise CommandError(f"--out {out}: exists and is not a directory (a study writes one)")
         result = run_study(design, out, workers=jobs, force=force, progress=not as_json)
     paths = {"markdown": result.report_markdown, "html": result.report_html}
     text = summary_table(result) + "\n" + _report_text(paths)

@@ -1,21 +1,20 @@
-"""The dose/overlap study end to end: tiny designs fast, the demo preset slow.
+"""The dose/overlap study end to end on tiny designs, and its design validation.
 
 The tiny designs prove the path (every phase runs, a re-run skips, a lost output is redone, the
-report renders from the manifests); only the demo test runs what `ptycho-nl demo` runs, for the
-assertions about the demo's quality.
+report renders from the manifests); what the demo preset promises is in test_demo.py.
 """
 
 import json
-import re
 
 import pytest
+from study_reports import report_rows
 from typer.testing import CliRunner
 
 from ptycho_nl.cli import app
 from ptycho_nl.study.design import PRESETS, StudyDesign, ViewSpec
 from ptycho_nl.study.dose_overlap import run_study
 from ptycho_nl.study.jobs import load_manifest
-from ptycho_nl.study.phases import COMPARE, GENERATE, ITERATIVE, TRAIN, VIEWS, dose_tag
+from ptycho_nl.study.phases import COMPARE, GENERATE, ITERATIVE, TRAIN, VIEWS
 
 runner = CliRunner()
 
@@ -45,16 +44,6 @@ TINY_NETWORKS = StudyDesign(
 )
 
 
-def _report_rows(markdown: str) -> list[list[str]]:
-    section = markdown.split("## Results on the held-out test region", 1)[1].split("## ", 1)[0]
-    rows = [
-        line
-        for line in section.splitlines()
-        if line.startswith("| ") and not line.startswith("| view")
-    ]
-    return [[cell.strip().strip("`") for cell in row.strip("|").split("|")] for row in rows]
-
-
 def test_tiny_study_runs_resumes_and_reports_from_manifests(tmp_path):
     first = run_study(TINY, tmp_path)
     assert first.failed_jobs == 0
@@ -67,7 +56,7 @@ def test_tiny_study_runs_resumes_and_reports_from_manifests(tmp_path):
     assert methods["epie"]["nrmse"] < methods["constant"]["nrmse"]
     report = (tmp_path / "report.md").read_text()
     # Each results row in the report equals the manifest's numbers and names its source job.
-    rows = _report_rows(report)
+    rows = report_rows(report)
     assert len(rows) == 2
     for _view, _dose, method, phase_ssim, _, nrmse, *_, source in rows:
         m = methods[method]
@@ -83,7 +72,7 @@ def test_tiny_study_runs_resumes_and_reports_from_manifests(tmp_path):
     # A re-run skips every job and reports the same results (only the phase counts change).
     second = run_study(TINY, tmp_path)
     assert all(c["skipped"] == sum(c.values()) for c in second.phases.values())
-    assert _report_rows((tmp_path / "report.md").read_text()) == rows
+    assert report_rows((tmp_path / "report.md").read_text()) == rows
     # Losing one output redoes that job (and only that job) on the next run.
     (tmp_path / g.jobs["G-d1e4-dense"].outputs["aligned"].path).unlink()
     third = run_study(TINY, tmp_path)
@@ -114,7 +103,7 @@ def test_networks_train_reconstruct_and_are_compared_on_a_tiny_design(tmp_path):
     assert g.metrics["methods"]["pinn"]["source_job"] == "E-d1e5-dense-pinn-s0"
     # Every row of the report traces to a completed training job.
     report = (tmp_path / "report.md").read_text()
-    rows = _report_rows(report)
+    rows = report_rows(report)
     assert len(rows) == 3
     for *_, method, _phase_ssim, _amp, _nrmse, _psnr, _frc, source in rows:
         if method != "constant":
@@ -203,54 +192,3 @@ def test_report_of_a_non_study_directory_fails_cleanly(tmp_path):
     result = runner.invoke(app, ["report", str(tmp_path)])
     assert result.exit_code == 1
     assert "no phase manifests" in result.output
-
-
-@pytest.mark.slow
-def test_demo_runs_end_to_end_and_its_report_matches_the_manifests(tmp_path):
-    out = tmp_path / "demo"
-    result = runner.invoke(app, ["demo", "--out", str(out), "--json"])
-    assert result.exit_code == 0, result.output
-    envelope = json.loads(result.stdout)
-    assert envelope["ok"] is True and envelope["error"] is None
-    summary = envelope["data"]
-    design = PRESETS["demo"]
-    assert summary["design_digest"] == design.digest
-    assert summary["failed_jobs"] == 0
-    g = load_manifest(out, COMPARE.key)
-    e = load_manifest(out, TRAIN.key)
-    # Every network's training loss fell, and each row of the report traces to a completed job.
-    for job in e.jobs.values():
-        assert job.metrics["last_train_loss"] < job.metrics["first_train_loss"], job.job_id
-    report = (out / "report.md").read_text()
-    rows = _report_rows(report)
-    expected = (
-        len(design.doses) * len(design.views) * (len(design.models) + len(design.iterative) + 1)
-    )
-    assert len(rows) == expected
-    for view, dose, method, phase_ssim, amplitude_ssim, nrmse, *_, source in rows:
-        job = g.jobs[f"G-{dose_tag(float(dose))}-{view}"]
-        m = job.metrics["methods"][method]
-        assert float(phase_ssim) == pytest.approx(m["phase_ssim"], abs=5e-4)
-        assert float(amplitude_ssim) == pytest.approx(m["amplitude_ssim"], abs=5e-4)
-        assert float(nrmse) == pytest.approx(m["nrmse"], abs=5e-4)
-        if method != "constant":
-            assert source in e.jobs or source in load_manifest(out, ITERATIVE.key).jobs
-    comparisons = json.loads((out / "manifests" / "comparisons.json").read_text())["comparisons"]
-    assert comparisons and all(c["p_adjusted"] >= c["p_value"] - 1e-12 for c in comparisons)
-    for c in comparisons:
-        if "better" in c["verdict"]:
-            assert c["ci_low"] > 0 or c["ci_high"] < 0
-    # The quality bar: at the highest dose on the dense view the PINN clearly beats a
-    # featureless object, and the paired comparison says so (deterministic, seeded run).
-    top = g.jobs[f"G-{dose_tag(max(design.doses))}-dense"].metrics["methods"]
-    assert top["pinn"]["phase_ssim"] > top["constant"]["phase_ssim"] + 0.05
-    assert top["pinn"]["nrmse"] < top["constant"]["nrmse"]
-    verdicts = {
-        (c["view"], c["dose"], c["metric"], c["method_a"], c["method_b"]): c["verdict"]
-        for c in comparisons
-    }
-    assert verdicts[("dense", max(design.doses), "nrmse", "constant", "pinn")] == "pinn better"
-    # The iterative baseline converges: its Fourier error falls at every dose and view.
-    for job in load_manifest(out, ITERATIVE.key).jobs.values():
-        assert job.metrics["final_fourier_error"] < job.metrics["first_fourier_error"]
-    assert re.search(r"!\[Quality versus dose\]\(figures/quality_vs_dose.png\)", report)
