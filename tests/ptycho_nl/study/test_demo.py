@@ -3,8 +3,8 @@
 The demo (four cells, two networks trained for tens of epochs, ePIE) takes minutes; these tests
 split what it proves: the path and every structural property on a design of the demo's shape
 with tiny budgets, run through the command line; the demo command reaching the same runner as
-`study run` (a bad `--out` refused in one line before any job); and the PINN's quality bar on the one cell where the
-demo asserts it, at the demo's training budget.
+`study run` (a bad `--out` refused in one line before any job); and the PINN's quality bar on
+the one cell where the demo asserts it, at the demo's training budget.
 """
 
 import json
