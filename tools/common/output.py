@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Annotated, Any, NoReturn
 
@@ -63,6 +63,27 @@ def emit(
         if error:
             sys.stderr.write(f"error: {error}\n")
     raise typer.Exit(code)
+
+
+def emit_problems(
+    problems: list[Any],
+    *,
+    as_json: bool,
+    line: Callable[[Any], str],
+    failing: Callable[[Any], bool] | None = None,
+    noun: str = "problem(s)",
+    clean: str = "ok",
+) -> NoReturn:
+    """Report a check's findings: one `line(p)` each as text (or `clean` when there are none),
+    their `as_dict()` as data; exit 1 when any finding is failing (by default every one is)."""
+    failed = [p for p in problems if failing is None or failing(p)]
+    emit(
+        ok=not failed,
+        data=[p.as_dict() for p in problems],
+        error=f"{len(failed)} {noun}" if failed else None,
+        as_json=as_json,
+        text="\n".join(line(p) for p in problems) or clean,
+    )
 
 
 def fail(exc: CommandError, *, as_json: bool) -> NoReturn:

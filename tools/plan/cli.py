@@ -14,7 +14,7 @@ from typing import Annotated, Any
 import typer
 
 from tools.common.layout import LEDGER_NAME, ledger_path
-from tools.common.output import CommandError, JsonFlag, emit, reporting
+from tools.common.output import CommandError, JsonFlag, emit, emit_problems, reporting
 
 
 def _root() -> Path:
@@ -140,15 +140,13 @@ def plan_lint(
 
         root = _root()
         path = ledger_path(root)
-        problems = Ledger.load(path).lint(root, max_bytes=max_bytes)
-        errors = [p for p in problems if p.severity == "error"]
-        text = "\n".join(f"{LEDGER_NAME}:{p.line}: {p.severity}: {p.message}" for p in problems)
-        emit(
-            ok=not errors,
-            data=[p.as_dict() for p in problems],
-            error=f"{len(errors)} lint error(s)" if errors else None,
+        emit_problems(
+            Ledger.load(path).lint(root, max_bytes=max_bytes),
             as_json=as_json,
-            text=text or "ledger ok",
+            line=lambda p: f"{LEDGER_NAME}:{p.line}: {p.severity}: {p.message}",
+            failing=lambda p: p.severity == "error",
+            noun="lint error(s)",
+            clean="ledger ok",
         )
 
 

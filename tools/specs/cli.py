@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from tools.common.layout import ledger_path
-from tools.common.output import JsonFlag, emit, reporting
+from tools.common.output import JsonFlag, emit, emit_problems, reporting
 
 
 def _root() -> Path:
@@ -35,14 +35,11 @@ def specs_check(as_json: JsonFlag = False) -> None:
         ledger = ledger_path(root)
         skip = Ledger.load(ledger).ids() if ledger.exists() else set()
         skip |= set(active_initiatives(root))
-        problems = check_specs(root, skip_ids=skip)
-        text = "\n".join(f"{p.path}:{p.line}: {p.code}: {p.message}" for p in problems)
-        emit(
-            ok=not problems,
-            data=[p.as_dict() for p in problems],
-            error=f"{len(problems)} problem(s)" if problems else None,
+        emit_problems(
+            check_specs(root, skip_ids=skip),
             as_json=as_json,
-            text=text or "specs ok",
+            line=lambda p: f"{p.path}:{p.line}: {p.code}: {p.message}",
+            clean="specs ok",
         )
 
 
