@@ -11,9 +11,11 @@ import typer
 
 from ptycho_nl.cli import data_cmds, recon_cmds, study_cmds, train_cmds
 from ptycho_nl.runtime import configure_threads
+from tools.common.output import EnvelopeGroup
 
 app = typer.Typer(
     name="ptycho-nl",
+    cls=EnvelopeGroup,  # usage errors too: one `error:` line or the JSON envelope, exit 2
     help="Simulate, train, reconstruct and evaluate far-field ptychography.",
     no_args_is_help=True,
     add_completion=False,
