@@ -51,3 +51,17 @@ def test_main_sets_the_thread_policy_before_any_command(monkeypatch):
         main()
     assert stop.value.code == 0
     assert os.environ["OMP_WAIT_POLICY"] == "PASSIVE"
+
+
+@pytest.mark.parametrize("as_json", [False, True])
+def test_usage_errors_are_one_line_or_the_envelope_with_exit_2(as_json):
+    args = ["train", "--modle", "pinn"] + (["--json"] if as_json else [])
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2
+    if as_json:
+        envelope = json.loads(result.stdout)
+        assert envelope["ok"] is False and "No such option: --modle" in envelope["error"]
+    else:
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: train: No such option: --modle")
+        assert "--model" in lines[0]  # the suggestion survives
