@@ -92,9 +92,10 @@ class ScanPlacement:
         self.window = (rows[:, None] * shape[1] + cols[None, :]).reshape(-1).to(torch.int32)
         self.has_frac = bool((frac != 0).any())
         # Shift classes: positions with equal sub-pixel parts share one ramp. Exact shifts: one
-        # class per position.
+        # class per position. Whole-pixel positions: one zero-shift class (no ramps are applied,
+        # so none per position are built).
         self.classes_shared = steps > 0
-        if self.classes_shared:
+        if self.classes_shared or not self.has_frac:
             frac, self.shift_class = torch.unique(frac, dim=0, return_inverse=True)
         else:
             self.shift_class = torch.arange(len(frac), device=device)

@@ -38,3 +38,11 @@ def test_flat_indices_address_the_gathered_pixels(positions):
     obj = torch.arange(SHAPE[0] * SHAPE[1], dtype=torch.float32).reshape(SHAPE)
     gathered = scan.gather(obj, idx)
     assert torch.equal(gathered.reshape(-1), obj.reshape(-1)[scan.flat_index(idx).long()])
+
+
+def test_whole_pixel_positions_build_one_ramp_not_one_per_position(positions):
+    rounded = torch.round(positions - N / 2) + N / 2
+    scan = ScanPlacement(rounded, N, SHAPE, subpixel="object")
+    assert not scan.has_frac and len(scan.ramps) == 1
+    assert torch.equal(scan.shift_class, torch.zeros(len(rounded), dtype=scan.shift_class.dtype))
+    assert len(ScanPlacement(positions, N, SHAPE, subpixel="object").ramps) == len(positions)
