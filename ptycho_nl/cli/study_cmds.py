@@ -1,4 +1,4 @@
-"""`ptycho-nl study run`, `ptycho-nl demo`, `ptycho-nl report`.
+"""`ptycho-nl study run`, `ptycho-nl demo`, and the study report (`ptycho-nl report study`).
 
 Exit codes (tools.common.output): 0 every job succeeded, 1 some job failed (or a report could
 not be rendered), 2 invalid design or usage. With --json the `data` of the envelope is the study
@@ -122,7 +122,6 @@ def report(
 
 
 def register(app: typer.Typer) -> None:
-    """Add `study run`, `demo` and `report` to the `ptycho-nl` app."""
+    """Add `study run` and `demo` to the `ptycho-nl` app (the report: `cli/report_cmds.py`)."""
     app.add_typer(study_app, name="study")
     app.command("demo")(demo)
-    app.command("report")(report)

@@ -5,13 +5,25 @@ import os
 import sys
 
 import pytest
+import typer
 from typer.testing import CliRunner
 
 from ptycho_nl.cli import app, main
 
 runner = CliRunner()
 COMMANDS = ("simulate", "validate", "train", "reconstruct", "evaluate", "study", "demo", "report")
-LEAVES = [[c] for c in COMMANDS if c != "study"] + [["study", "run"]]
+
+
+def _leaves(group, path=()):
+    """Every runnable command of the app, found by walking its click tree (new ones included)."""
+    for name, command in group.commands.items():
+        if hasattr(command, "commands"):  # a group (typer vendors its own click)
+            yield from _leaves(command, (*path, name))
+        else:
+            yield [*path, name]
+
+
+LEAVES = list(_leaves(typer.main.get_command(app)))
 
 
 def test_help_lists_every_command():
@@ -31,14 +43,14 @@ def test_every_command_takes_json(command):
 
 
 def test_json_errors_are_the_envelope(tmp_path):
-    result = runner.invoke(app, ["report", str(tmp_path / "missing"), "--json"])
+    result = runner.invoke(app, ["report", "study", str(tmp_path / "missing"), "--json"])
     assert result.exit_code == 2
     assert json.loads(result.stdout) == {
         "ok": False,
         "data": None,
         "error": f"{tmp_path / 'missing'}: not a directory",
     }
-    result = runner.invoke(app, ["report", str(tmp_path), "--json"])
+    result = runner.invoke(app, ["report", "study", str(tmp_path), "--json"])
     assert result.exit_code == 1
     payload = json.loads(result.stdout)
     assert payload["ok"] is False and "no phase manifests" in payload["error"]

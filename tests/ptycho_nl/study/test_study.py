@@ -82,7 +82,7 @@ def test_tiny_study_runs_resumes_and_reports_from_manifests(tmp_path):
     # `ptycho-nl report` re-renders from the manifests alone, to the same text.
     report = (tmp_path / "report.md").read_text()
     (tmp_path / "report.md").unlink()
-    result = runner.invoke(app, ["report", str(tmp_path)])
+    result = runner.invoke(app, ["report", "study", str(tmp_path)])
     assert result.exit_code == 0, result.output
     assert (tmp_path / "report.md").read_text() == report
     html = (tmp_path / "report.html").read_text()
@@ -189,6 +189,6 @@ def test_study_run_needs_exactly_one_design_source(tmp_path):
 
 
 def test_report_of_a_non_study_directory_fails_cleanly(tmp_path):
-    result = runner.invoke(app, ["report", str(tmp_path)])
+    result = runner.invoke(app, ["report", "study", str(tmp_path)])
     assert result.exit_code == 1
     assert "no phase manifests" in result.output
