@@ -1,8 +1,13 @@
-"""Benchmark: `tools plan next` and `tools status-line --all` on a 10,000-attempt ledger.
+"""Benchmark: `tools plan next` and `tools status-line --all` on a 10,000-attempt ledger of
+either layout (specs/fix_plan_format.md).
 
-Builds a throw-away git repository with a ledger of 50 items x 200 attempt entries (10,000 lines
-of attempts, ~2.5 MB) and 6 initiatives with phase tables and 50 attempt records each, then times, as real
-subprocesses of the installed console script (median of 5):
+Builds two throw-away git repositories, each with 6 initiatives with phase tables and 50 attempt
+records each:
+    items    fix_plan.md, 50 items x 200 bullet attempt entries (10,000 lines, ~2.5 MB)
+    single   docs/fix_plan.md (named by [tool.ptycho-nl.tools] in pyproject.toml), the
+             single-initiative layout with 10,000 `### <UTC> — <ID>.<n> (<what>)` entries
+and times in each, as real subprocesses of the installed console script (median of 5 rounds,
+the commands of both repositories interleaved in each round):
     baseline   `tools --help`          (interpreter + Typer start-up, no ledger work)
     plan next  `tools plan next`
     status     `tools status-line --all`
@@ -27,12 +32,7 @@ RECORDS_PER_INITIATIVE = 50
 RUNS = 5
 
 
-def build_repo(root: Path) -> None:
-    from tools.attempt.records import AttemptRecord
-    from tools.attempt.store import save_record
-    from tools.plan.initiatives import new_initiative, set_phase
-
-    subprocess.run(["git", "init", "-q", str(root)], check=True)
+def item_ledger() -> str:
     parts = ["# Fix Plan Ledger\n**Last Updated:** 2026-11-24T00:00:00Z\n\n"]
     for i in range(ITEMS):
         item = f"BENCH-{i:03d}"
@@ -50,7 +50,42 @@ def build_repo(root: Path) -> None:
             for n in range(1, ATTEMPTS_PER_ITEM + 1)
         )
         parts.append("\n")
-    (root / "fix_plan.md").write_text("".join(parts), encoding="utf-8")
+    return "".join(parts)
+
+
+def single_initiative_ledger() -> str:
+    item = f"BENCH-{ITEMS - 1:03d}"
+    parts = [
+        "# Fix Plan\n\n## Status\n`in_progress` — Phase B\n\n## Current Focus\n"
+        f"**{item} — Benchmark initiative**\n- Working Plan: `plans/active/{item}/plan.md`\n\n"
+        "## Attempts History\n"
+    ]
+    parts.extend(
+        f"\n### 2026-01-{1 + n % 28:02d}T10:00Z — {item}.S{n} (step {n})\n"
+        f"**Action:** did step {n}; RED 1 failed, GREEN 12 passed.\n"
+        f"**Artifacts:** `plans/active/{item}/reports/2026-01-01T100000Z/a{n}/`\n"
+        for n in range(1, ITEMS * ATTEMPTS_PER_ITEM + 1)
+    )
+    return "".join(parts)
+
+
+def build_repo(root: Path, layout: str) -> Path:
+    """The repository for `layout` ("items" or "single"); returns its ledger path."""
+    from tools.attempt.records import AttemptRecord
+    from tools.attempt.store import save_record
+    from tools.plan.initiatives import new_initiative, set_phase
+
+    subprocess.run(["git", "init", "-q", str(root)], check=True)
+    if layout == "items":
+        ledger = root / "fix_plan.md"
+        ledger.write_text(item_ledger(), encoding="utf-8")
+    else:
+        ledger = root / "docs" / "fix_plan.md"
+        ledger.parent.mkdir()
+        ledger.write_text(single_initiative_ledger(), encoding="utf-8")
+        (root / "pyproject.toml").write_text(
+            '[tool.ptycho-nl.tools]\nledger = "docs/fix_plan.md"\n', encoding="utf-8"
+        )
     for i in range(INITIATIVES):
         item = f"BENCH-{ITEMS - 1 - i:03d}"
         new_initiative(root, item, title="bench", phases=[("A", "a"), ("B", "b"), ("C", "c")])
@@ -72,16 +107,29 @@ def build_repo(root: Path) -> None:
                 next=f"step {n + 1}",
             )
             save_record(root, record)
+    return ledger
 
 
-def time_command(argv: list[str], root: Path) -> float:
-    env = {**os.environ, "TOOLS_ROOT": str(root)}
-    times = []
+COMMANDS = {
+    "baseline `tools --help`": ["tools", "--help"],
+    "tools plan next": ["tools", "plan", "next", "--json"],
+    "tools status-line --all": ["tools", "status-line", "--all"],
+}
+
+
+def time_commands(roots: dict[str, Path]) -> dict[tuple[str, str], float]:
+    """Median wall time of each command in each repository; the runs are interleaved (one of
+    each per round) so that a load change on a shared machine hits every figure alike."""
+    times: dict[tuple[str, str], list[float]] = {}
     for _ in range(RUNS):
-        start = time.perf_counter()
-        subprocess.run(argv, cwd=root, env=env, check=True, capture_output=True)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        for layout, root in roots.items():
+            env = {**os.environ, "TOOLS_ROOT": str(root)}
+            env.pop("TOOLS_LEDGER", None)
+            for name, argv in COMMANDS.items():
+                start = time.perf_counter()
+                subprocess.run(argv, cwd=root, env=env, check=True, capture_output=True)
+                times.setdefault((layout, name), []).append(time.perf_counter() - start)
+    return {key: statistics.median(values) for key, values in times.items()}
 
 
 def time_in_process(fn) -> float:
@@ -104,28 +152,41 @@ def main() -> None:
     from tools.plan.lines import split_lines
 
     with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp) / "repo"
-        root.mkdir()
-        build_repo(root)
-        ledger_path = root / "fix_plan.md"
-        size = ledger_path.stat().st_size
-        attempts = sum(len(item.attempts) for item in Ledger.load(ledger_path).items)
-        print(f"ledger: {ITEMS} items, {attempts} attempt entries, {size / 1e6:.2f} MB")
+        roots = {}
+        for layout in ("items", "single"):
+            root = roots[layout] = Path(tmp) / layout
+            root.mkdir()
+            ledger_path = build_repo(root, layout)
+            size = ledger_path.stat().st_size
+            ledger = Ledger.load(ledger_path)
+            attempts = sum(len(item.attempts) for item in ledger.items)
+            print(
+                f"[{layout}] {ledger.layout} ledger {ledger_path.relative_to(root)}: "
+                f"{len(ledger.items)} item(s), {attempts} attempt entries, {size / 1e6:.2f} MB"
+            )
 
-        floor = time_in_process(lambda: split_lines(ledger_path.read_text(encoding="utf-8")))
-        parse = time_in_process(lambda: Ledger.load(ledger_path).next_item())
-        print(
-            f"in-process: read+split {floor * 1e3:.1f} ms, parse+next {parse * 1e3:.1f} ms, "
-            f"ratio {parse / floor:.1f}x the I/O floor"
-        )
+            def read_split(path: Path = ledger_path) -> None:
+                split_lines(path.read_text(encoding="utf-8"))
 
-        baseline = time_command(["tools", "--help"], root)
-        plan_next = time_command(["tools", "plan", "next", "--json"], root)
-        status = time_command(["tools", "status-line", "--all"], root)
-        print(f"baseline `tools --help`        {baseline:.3f} s")
-        for name, value in (("tools plan next", plan_next), ("tools status-line --all", status)):
-            verdict = "OK" if value < 0.5 else "OVER 0.5 s"
-            print(f"{name:<30} {value:.3f} s  ratio {value / baseline:.2f}x baseline  {verdict}")
+            def parse_next(path: Path = ledger_path) -> None:
+                Ledger.load(path).next_item()
+
+            floor = time_in_process(read_split)
+            parse = time_in_process(parse_next)
+            print(
+                f"  in-process: read+split {floor * 1e3:.1f} ms, parse+next {parse * 1e3:.1f} "
+                f"ms, ratio {parse / floor:.1f}x the I/O floor"
+            )
+        times = time_commands(roots)
+        for layout in roots:
+            baseline = times[(layout, "baseline `tools --help`")]
+            print(f"[{layout}] baseline `tools --help`  {baseline:.3f} s")
+            for name in ("tools plan next", "tools status-line --all"):
+                value = times[(layout, name)]
+                verdict = "OK" if value < 0.5 else "OVER 0.5 s"
+                print(
+                    f"  {name:<29} {value:.3f} s  ratio {value / baseline:.2f}x baseline  {verdict}"
+                )
 
 
 if __name__ == "__main__":

@@ -9,9 +9,14 @@ from __future__ import annotations
 
 import typer
 
+from tools import verify_cli
 from tools.attempt import cli as attempt_cli
+from tools.budget import cli as budget_cli
+from tools.common import root_options
 from tools.common.output import EnvelopeGroup
+from tools.gates import cli as gates_cli
 from tools.plan import cli as plan_cli
+from tools.report import cli as report_cli
 from tools.specs import cli as specs_cli
 
 app = typer.Typer(
@@ -23,8 +28,11 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
+# `tools --ledger PATH <verb>`: the options every verb honours (tools/common/root_options.py).
+app.callback()(root_options.root_callback)
+
 # Registration order is the order in --help.
-for module in (attempt_cli, plan_cli, specs_cli):
+for module in (attempt_cli, plan_cli, specs_cli, gates_cli, verify_cli, budget_cli, report_cli):
     module.register(app)
 
 

@@ -20,6 +20,7 @@ MODELS = [
     records.PytestOutcome,
     records.PytestFailure,
     records.GitFacts,
+    records.InterpreterFacts,
     records.EnvFacts,
     records.ArtifactRecord,
     records.Blocker,

@@ -23,6 +23,9 @@ EXPECTED = {
     "findings",
     "gate",
     "readiness",
+    "budget",
+    "report",
+    "verify",
 }
 
 

@@ -1,24 +1,27 @@
 """`tools attempt run` and `collect`: run a command, tee it into the hub, record its verdict.
 
-Records are read-modify-written under `repo_lock(root)`; the command itself runs outside the
-lock and its result is merged in afterwards, so two agents in one repository never lose each
-other's entries.
+RED, GREEN and collection runs are bound to a pytest the tool itself ran (tools.attempt.binding):
+the counts come from the JUnit XML it asked for, the interpreter from its probe plugin. Ctrl-C is
+recorded, not raised (tools.attempt.interrupts). Records are read-modify-written under
+`repo_lock(root)`; the command itself runs outside the lock and its result is merged in
+afterwards, so two agents in one repository never lose each other's entries.
 """
 
 from __future__ import annotations
 
 import itertools
 import sys
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
 from ptycho_nl.io_utils import sha256_file
-from tools.attempt.evidence import CapturedCommand, env_facts, git_facts, run_and_tee
+from tools.attempt.binding import launch_argv, launch_env, launch_files, resolve_interpreter
+from tools.attempt.evidence import CapturedCommand, env_facts, git_facts, run_and_tee, tree_hash
+from tools.attempt.interrupts import Background, InterruptGuard
 from tools.attempt.names import check_run_name
-from tools.attempt.pytest_outcome import is_pytest_command, parse_collect_output, parse_outcome
-from tools.attempt.records import AttemptRecord, CollectionRecord, RunRecord
+from tools.attempt.pytest_outcome import is_pytest_command
+from tools.attempt.records import AttemptRecord, CollectionRecord, GitFacts, RunRecord
 from tools.attempt.store import (
     RECORD_NAME,
     ensure_in_plans,
@@ -27,10 +30,13 @@ from tools.attempt.store import (
     open_record,
     save_record,
 )
-from tools.attempt.verdicts import run_verdict
-from tools.common.fsutil import repo_lock
+from tools.attempt.verdicts import EVIDENCE_KINDS, judge_collection, judge_run
+from tools.common.fsutil import inside, repo_lock
+from tools.common.layout import active_dir
 from tools.common.output import CommandError
 from tools.common.vocabulary import RUN_KINDS, RunKind
+
+GIT_WAIT_S = 30.0  # the git state is read while the command runs; rarely waited for at all
 
 
 def _reserve_log(root: Path, record: AttemptRecord, kind: str, name: str | None) -> Path:
@@ -67,10 +73,90 @@ def _captured_fields(captured: CapturedCommand, log_path: Path, hub: Path) -> di
     }
 
 
+def _tested_tree(root: Path) -> str | None:
+    """The tree hash of the sources as the command starts (before it writes caches)."""
+    active = active_dir(root)
+    if not inside(active, root):
+        return None
+    return tree_hash(root, active.resolve().relative_to(root.resolve()).as_posix())
+
+
+@dataclass
+class Launch:
+    """How the command is started: argv, environment and the files the tool asks pytest for."""
+
+    argv: list[str]
+    env: dict[str, str] | None = None
+    junit: Path | None = None
+    probe: Path | None = None
+    resolved: str | None = None
+
+
+def _launch(argv: list[str], log_path: Path, resolved: Path | None) -> Launch:
+    if resolved is None:
+        return Launch(argv=list(argv))
+    junit, probe = launch_files(log_path)
+    for stale in (junit, probe):
+        stale.unlink(missing_ok=True)  # never read a file left by someone else
+    return Launch(
+        argv=launch_argv(argv, junit),
+        env=launch_env(probe),
+        junit=junit,
+        probe=probe,
+        resolved=str(resolved),
+    )
+
+
+def _capture(
+    root: Path, launch: Launch, log_path: Path, work_dir: Path, echo, guard, shell: bool = False
+) -> tuple[CapturedCommand, GitFacts]:
+    """Run the launch: the tree hash first (~50 ms), HEAD and dirty paths read alongside."""
+    tree = None if guard.interrupted else _tested_tree(root)
+    git_state = Background(git_facts, root, default=GitFacts())
+    try:
+        captured = run_and_tee(
+            launch.argv,
+            cwd=work_dir,
+            log_path=log_path,
+            echo=echo,
+            shell=shell,
+            env=launch.env,
+            guard=guard,
+        )
+    except CommandError:
+        log_path.unlink(missing_ok=True)  # the command never started: no evidence to keep
+        raise
+    facts = git_state.result(timeout=GIT_WAIT_S if not guard.interrupted else 1.0)
+    return captured, facts.model_copy(update={"tree": tree})
+
+
+def _file_fields(hub: Path, path: Path | None) -> tuple[str | None, str | None]:
+    if path is None or not path.is_file():
+        return None, None
+    return path.relative_to(hub).as_posix(), sha256_file(path)
+
+
 @dataclass
 class RunResult:
     record: AttemptRecord
     run: RunRecord
+
+
+def _resolve_for(kind: str, argv: list[str], shell: bool, work_dir: Path) -> Path | None:
+    """The interpreter a pytest run will use; RED/GREEN must be a pytest the tool runs."""
+    if kind in EVIDENCE_KINDS:
+        if shell:
+            raise CommandError(
+                f"a {kind.upper()} cannot run through --shell: the tool must run pytest itself "
+                "(drop --shell and give the pytest command after `--`)"
+            )
+        return resolve_interpreter(argv, work_dir)
+    if shell or not is_pytest_command(argv):
+        return None
+    try:  # a cli run of pytest still gets its counts, when it is a real pytest
+        return resolve_interpreter(argv, work_dir)
+    except CommandError:
+        return None
 
 
 def run(
@@ -83,65 +169,61 @@ def run(
     expected_exit: int = 0,
     echo: BinaryIO | None = None,
     cwd: Path | None = None,
+    attempt: str | None = None,
 ) -> RunResult:
-    """Run `argv`, tee it to `<hub>/<kind>/<name>.log`, parse pytest, record the verdict."""
+    """Run `argv`, tee it to `<hub>/<kind>/<name>.log`, read pytest's JUnit, record the verdict."""
     if kind not in RUN_KINDS:
         raise CommandError(f"invalid kind {kind!r}: expected one of {', '.join(RUN_KINDS)}")
     if not argv:
         raise CommandError("no command given: put it after `--`, e.g. `-- pytest tests/x.py`")
-    with repo_lock(root):
-        record = open_record(root)
-        log_path = _reserve_log(root, record, kind, name)
-    argv_run = list(argv)
-    junit_path = None
-    if not shell and is_pytest_command(argv):
-        junit_path = log_path.with_suffix(".junit.xml")
-        junit_path.unlink(missing_ok=True)  # never parse a stale file left by someone else
-        argv_run.append(f"--junitxml={junit_path}")
     work_dir = cwd or Path.cwd()
-    # The git state is read while the command runs (the code it ran against, at no extra wait).
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        git_future = pool.submit(git_facts, root)
-        try:
-            captured = run_and_tee(
-                argv_run, cwd=work_dir, log_path=log_path, echo=echo, shell=shell
-            )
-        except CommandError:
-            log_path.unlink(missing_ok=True)  # the command never started: no evidence to keep
-            raise
-        git = git_future.result()
-    outcome = None
-    if junit_path is not None or kind != "cli":
-        outcome = parse_outcome(log_path, junit_path)
-        if kind == "cli" and outcome.source == "none":
-            outcome = None
-    valid, verdict = run_verdict(kind, captured.exit_code, outcome, expected_exit)
-    if captured.signal:
-        valid = kind == "cli" and valid
-        verdict = f"killed by signal {captured.signal}; " + verdict
-    hub = hub_dir(root, record)
-    junit_ok = junit_path is not None and junit_path.is_file()
-    with repo_lock(root):
-        record = load_record(hub / RECORD_NAME)
-        entry = RunRecord(
-            sequence=record.next_sequence(),
-            kind=kind,
-            name=log_path.stem,
-            argv=list(argv),
-            shell=shell,
-            **_captured_fields(captured, log_path, hub),
-            signal=captured.signal,
-            junit=junit_path.relative_to(hub).as_posix() if junit_ok else None,
-            junit_sha256=sha256_file(junit_path) if junit_ok else None,
-            git=git,
-            env=env_facts(),
-            pytest=outcome,
-            expected_exit=expected_exit if kind == "cli" else None,
-            valid=valid,
-            verdict=verdict,
+    resolved = _resolve_for(kind, argv, shell, work_dir)
+    with InterruptGuard() as guard:
+        with repo_lock(root):
+            record = open_record(root, attempt)
+            log_path = _reserve_log(root, record, kind, name)
+        hub = hub_dir(root, record)
+        launch = _launch(argv, log_path, resolved)
+        captured, git = _capture(root, launch, log_path, work_dir, echo, guard, shell)
+        judged = judge_run(
+            kind,
+            exit_code=captured.exit_code,
+            signal_number=captured.signal,
+            interrupted=captured.interrupted,
+            expected_exit=expected_exit,
+            log=log_path,
+            junit=launch.junit,
+            probe=launch.probe,
+            resolved=launch.resolved,
         )
-        record.runs.append(entry)
-        save_record(root, record)
+        junit_rel, junit_sha = _file_fields(hub, launch.junit)
+        probe_rel, probe_sha = _file_fields(hub, launch.probe)
+        with repo_lock(root):
+            record = load_record(hub / RECORD_NAME)
+            entry = RunRecord(
+                sequence=record.next_sequence(),
+                kind=kind,
+                name=log_path.stem,
+                argv=list(argv),
+                command=launch.argv,
+                shell=shell,
+                **_captured_fields(captured, log_path, hub),
+                signal=captured.signal,
+                interrupted=captured.interrupted,
+                junit=junit_rel,
+                junit_sha256=junit_sha,
+                probe=probe_rel,
+                probe_sha256=probe_sha,
+                interpreter=judged.interpreter,
+                git=git,
+                env=env_facts(),
+                pytest=judged.outcome,
+                expected_exit=expected_exit if kind == "cli" else None,
+                valid=judged.valid,
+                verdict=judged.verdict,
+            )
+            record.runs.append(entry)
+            save_record(root, record)
     return RunResult(record=record, run=entry)
 
 
@@ -158,50 +240,58 @@ def collect(
     name: str | None = None,
     echo: BinaryIO | None = None,
     cwd: Path | None = None,
+    attempt: str | None = None,
 ) -> CollectResult:
     """Run the pytest selector with `--collect-only -q`; valid only if >= 1 test is collected."""
     if not is_pytest_command(argv):
         raise CommandError(
             f"collect needs a pytest command (pytest, py.test, python -m pytest), found {argv[:3]}"
         )
-    with repo_lock(root):
-        record = open_record(root)
-        log_path = _reserve_log(root, record, "collect", name)
+    work_dir = cwd or Path.cwd()
+    resolved = resolve_interpreter(argv, work_dir)
     argv_run = list(argv)
     for flag in ("--collect-only", "-q"):
         if flag not in argv_run:
             argv_run.append(flag)
-    try:
-        captured = run_and_tee(argv_run, cwd=cwd or Path.cwd(), log_path=log_path, echo=echo)
-    except CommandError:
-        log_path.unlink(missing_ok=True)
-        raise
-    node_ids = parse_collect_output(log_path)
-    if captured.exit_code == 5:
-        valid, verdict = False, "no tests collected (pytest exit 5)"
-    elif captured.exit_code == 4:
-        valid, verdict = False, "selector not found or usage error (pytest exit 4)"
-    elif captured.exit_code != 0:
-        valid, verdict = False, f"collection failed (pytest exit {captured.exit_code})"
-    elif not node_ids:
-        valid, verdict = False, "no node ids in the collection output"
-    else:
-        valid, verdict = True, f"{len(node_ids)} test(s) collected"
-    hub = hub_dir(root, record)
-    with repo_lock(root):
-        record = load_record(hub / RECORD_NAME)
-        entry = CollectionRecord(
-            sequence=record.next_sequence(),
-            name=log_path.stem,
-            argv=argv_run,
-            **_captured_fields(captured, log_path, hub),
-            node_ids=node_ids,
-            count=len(node_ids),
-            valid=valid,
-            verdict=verdict,
+    with InterruptGuard() as guard:
+        with repo_lock(root):
+            record = open_record(root, attempt)
+            log_path = _reserve_log(root, record, "collect", name)
+        hub = hub_dir(root, record)
+        launch = _launch(argv_run, log_path, resolved)
+        captured, git = _capture(root, launch, log_path, work_dir, echo, guard)
+        judged = judge_collection(
+            exit_code=captured.exit_code,
+            interrupted=captured.interrupted,
+            log=log_path,
+            junit=launch.junit,
+            probe=launch.probe,
+            resolved=launch.resolved,
         )
-        record.collections.append(entry)
-        save_record(root, record)
+        junit_rel, junit_sha = _file_fields(hub, launch.junit)
+        probe_rel, probe_sha = _file_fields(hub, launch.probe)
+        with repo_lock(root):
+            record = load_record(hub / RECORD_NAME)
+            entry = CollectionRecord(
+                sequence=record.next_sequence(),
+                name=log_path.stem,
+                argv=argv_run,
+                command=launch.argv,
+                **_captured_fields(captured, log_path, hub),
+                interrupted=captured.interrupted,
+                junit=junit_rel,
+                junit_sha256=junit_sha,
+                probe=probe_rel,
+                probe_sha256=probe_sha,
+                interpreter=judged.interpreter,
+                git=git,
+                node_ids=judged.node_ids,
+                count=len(judged.node_ids),
+                valid=judged.valid,
+                verdict=judged.verdict,
+            )
+            record.collections.append(entry)
+            save_record(root, record)
     return CollectResult(record=record, collection=entry)
 
 

@@ -1,7 +1,8 @@
 """Run a command and capture it honestly: tee its output, keep the clock, record the environment.
 
 The output is streamed through a pipe in 64 KiB chunks to the terminal and to the log, and hashed
-on the way, so a 50 MB log costs 64 KiB of memory. Exit codes of commands killed by a signal are
+on the way, so a 50 MB log costs 64 KiB of memory. The git tree hash of what was tested is taken
+through a temporary index. Exit codes of commands killed by a signal are
 reported shell-style as 128 + N (the signal number is kept separately).
 """
 
@@ -12,18 +13,24 @@ import importlib.util
 import os
 import platform
 import re
+import select
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
 from ptycho_nl.io_utils import CHUNK_BYTES
+from tools.attempt.interrupts import InterruptGuard
 from tools.attempt.records import EnvFacts, GitFacts
 from tools.common.fsutil import iso_utc, utc_now
 from tools.common.output import CommandError
+
+POLL_S = 0.2  # how often the read loop looks at Ctrl-C while the command is silent
 
 # Paths the tool itself writes; they must not make the working tree look dirty.
 _OWN_PATHS = re.compile(
@@ -44,6 +51,54 @@ class CapturedCommand:
     signal: int | None
     log_sha256: str
     log_bytes: int
+    interrupted: bool = False
+
+
+def _interrupted_before_start(argv: list[str], cwd: Path) -> CapturedCommand:
+    """Ctrl-C came before the command started: record it as interrupted, 128 + SIGINT."""
+    now = iso_utc()
+    return CapturedCommand(
+        argv=list(argv),
+        cwd=str(cwd),
+        started_at=now,
+        finished_at=now,
+        duration_s=0.0,
+        exit_code=128 + signal.SIGINT,
+        signal=int(signal.SIGINT),
+        log_sha256=hashlib.sha256(b"").hexdigest(),
+        log_bytes=0,
+        interrupted=True,
+    )
+
+
+def _pump(proc: subprocess.Popen, log: BinaryIO, echo: BinaryIO | None, guard: InterruptGuard):
+    """Copy the child's output to the log (and `echo`) until EOF; returns (sha256, bytes).
+
+    Polls so that an interrupt is acted on even while the child is silent; after an interrupt it
+    stops waiting for EOF once the child is gone and its grace time is over (a grandchild may
+    still hold the pipe)."""
+    assert proc.stdout is not None
+    digest = hashlib.sha256()
+    size = 0
+    fd = proc.stdout.fileno()
+    while True:
+        guard.escalate()
+        if guard.expired() and proc.poll() is not None:
+            break
+        ready, _, _ = select.select([fd], [], [], POLL_S)
+        if not ready:
+            continue
+        chunk = os.read(fd, CHUNK_BYTES)
+        if not chunk:
+            break
+        log.write(chunk)
+        log.flush()  # so the log can be followed live (tail -f) while it runs
+        digest.update(chunk)
+        size += len(chunk)
+        if echo is not None:
+            echo.write(chunk)
+            echo.flush()
+    return digest.hexdigest(), size
 
 
 def run_and_tee(
@@ -53,17 +108,21 @@ def run_and_tee(
     log_path: Path,
     echo: BinaryIO | None,
     shell: bool = False,
+    env: dict[str, str] | None = None,
+    guard: InterruptGuard | None = None,
 ) -> CapturedCommand:
     """Run `argv` (no shell unless `shell`), merging stderr into stdout, teeing to `log_path`.
 
-    `echo` receives the same bytes as the log (the terminal, or None for silence).
+    `echo` receives the same bytes as the log (the terminal, or None for silence). Under a
+    `guard`, Ctrl-C is recorded (`interrupted`) instead of raised.
     """
     if not argv:
         raise CommandError("no command given: put it after `--`, e.g. `-- pytest tests/x.py`")
+    guard = guard or InterruptGuard()
+    if guard.interrupted:
+        return _interrupted_before_start(argv, cwd)
     # With --shell the words are joined as typed so pipes and redirections keep their meaning.
     command: list[str] | str = " ".join(argv) if shell else argv
-    digest = hashlib.sha256()
-    size = 0
     started = utc_now()
     t0 = time.perf_counter()
     try:
@@ -71,6 +130,7 @@ def run_and_tee(
             command,
             cwd=cwd,
             shell=shell,
+            env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -79,24 +139,14 @@ def run_and_tee(
         raise CommandError(f"command not found: {argv[0]!r}") from None
     except PermissionError:
         raise CommandError(f"command not executable: {argv[0]!r}") from None
-    assert proc.stdout is not None
+    guard.child = proc
+    if guard.interrupted:  # Ctrl-C between the check above and the child's start
+        proc.send_signal(signal.SIGINT)
     with open(log_path, "wb") as log:
-        fd = proc.stdout.fileno()
-        try:
-            while chunk := os.read(fd, CHUNK_BYTES):
-                log.write(chunk)
-                log.flush()  # so the log can be followed live (tail -f) while it runs
-                digest.update(chunk)
-                size += len(chunk)
-                if echo is not None:
-                    echo.write(chunk)
-                    echo.flush()
-        except KeyboardInterrupt:
-            # Ctrl-C reached the child too; record how it ended instead of losing the run.
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGINT)
+        log_sha256, size = _pump(proc, log, echo, guard)
         log.flush()
         os.fsync(log.fileno())
+    assert proc.stdout is not None
     proc.stdout.close()
     returncode = proc.wait()
     duration = time.perf_counter() - t0
@@ -109,9 +159,52 @@ def run_and_tee(
         duration_s=round(duration, 3),
         exit_code=128 + signal_number if signal_number else returncode,
         signal=signal_number,
-        log_sha256=digest.hexdigest(),
+        log_sha256=log_sha256,
         log_bytes=size,
+        interrupted=guard.interrupted,
     )
+
+
+def tree_hash(root: Path, active: str = "plans/active") -> str | None:
+    """Git tree hash of the working tree as tested (tracked, modified and untracked files that
+    .gitignore does not exclude; the tool's own files under plans/ left out).
+
+    `git add -A` into a temporary copy of the index (GIT_INDEX_FILE) then `git write-tree`: the
+    real index and the working tree are never touched (`git stash create` would miss untracked
+    files, e.g. a new test). None when there is no usable git repository.
+    """
+    plans = active.rsplit("/", 1)[0] if "/" in active else "."
+    own = [
+        f":(exclude,glob){active}/*/reports/**",
+        f":(exclude,glob){active}/.*",
+        f":(exclude,glob){plans}/.*",
+        # What running the tests writes, even where .gitignore does not say so.
+        ":(exclude,glob)**/__pycache__/**",
+        ":(exclude,glob)**/*.pyc",
+        ":(exclude,glob).pytest_cache/**",
+    ]
+
+    def git(*args: str, env: dict[str, str] | None = None) -> str:
+        out = subprocess.run(
+            ["git", *args], cwd=root, env=env, capture_output=True, text=True, check=True
+        )
+        return out.stdout.strip()
+
+    try:
+        index = Path(git("rev-parse", "--path-format=absolute", "--git-path", "index"))
+        with tempfile.TemporaryDirectory(prefix="tools-tree-") as tmp:
+            temp_index = Path(tmp) / "index"
+            if index.is_file():
+                shutil.copyfile(index, temp_index)
+            env = {**os.environ, "GIT_INDEX_FILE": str(temp_index)}
+            git("add", "-A", "--", ".", *own, env=env)
+            git(
+                "rm", "-r", "--cached", "-q", "--ignore-unmatch", "--",
+                f":(glob){active}/*/reports/**", env=env,
+            )  # fmt: skip
+            return git("write-tree", env=env) or None
+    except (OSError, subprocess.CalledProcessError):
+        return None
 
 
 def git_facts(root: Path) -> GitFacts:

@@ -119,6 +119,26 @@ def parse_junit(path: Path) -> PytestOutcome:
     return outcome
 
 
+def junit_results(path: Path) -> dict[str, str]:
+    """Node id (as `_node_id` spells it) -> passed, failed, error or skipped; {} if unreadable."""
+    try:
+        tree = ET.parse(path)
+    except (ET.ParseError, OSError):
+        return {}
+    results: dict[str, str] = {}
+    for case in tree.getroot().iter("testcase"):
+        if case.find("failure") is not None:
+            status = "failed"
+        elif case.find("error") is not None:
+            status = "error"
+        elif case.find("skipped") is not None:
+            status = "skipped"
+        else:
+            status = "passed"
+        results[_node_id(case)] = status
+    return results
+
+
 def scan_log(path: Path) -> dict:
     """Facts from the terminal output: summary counts, collected, short-summary node ids."""
     facts: dict = {"summary": None, "collected": None, "deselected": None, "short": []}
@@ -173,8 +193,11 @@ def _adopt_short_ids(failures: list[PytestFailure], short_ids: list[str]) -> Non
             unused.remove(matches[0])
 
 
-def parse_outcome(log_path: Path, junit_path: Path | None) -> PytestOutcome:
-    """Best available outcome: JUnit counts completed by the log; the log alone as fallback."""
+def parse_outcome(
+    log_path: Path, junit_path: Path | None, *, summary_fallback: bool = True
+) -> PytestOutcome:
+    """Best available outcome: JUnit counts completed by the log; the log alone as fallback
+    unless `summary_fallback` is False (evidence runs: counts from the JUnit file only)."""
     facts = scan_log(log_path)
     outcome: PytestOutcome | None = None
     if junit_path is not None and junit_path.is_file():
@@ -183,7 +206,7 @@ def parse_outcome(log_path: Path, junit_path: Path | None) -> PytestOutcome:
         except ValueError:
             outcome = None
     if outcome is None:
-        if facts["summary"] is None:
+        if facts["summary"] is None or not summary_fallback:
             return PytestOutcome(source="none", collected=facts["collected"])
         outcome = _from_summary(facts)
     elif facts["summary"] is not None:

@@ -7,11 +7,16 @@ strings relative to the hub (logs, artifacts) or to the repository root (`hub`).
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+import hashlib
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, computed_field, model_validator
 
 from tools.common.vocabulary import AttemptStatus, Mode, OutcomeSource, RunKind
 
-SCHEMA_VERSION = 1
+# 2: evidence binding (interpreter, tree hash, probe, JUnit-only counts) and the record seal.
+SCHEMA_VERSION = 2
+SEAL_FIELD = "record_sha256"
 
 
 class Record(BaseModel):
@@ -27,6 +32,17 @@ class GitFacts(Record):
     branch: str | None = None
     dirty: bool = False
     dirty_paths: list[str] = Field(default_factory=list)
+    tree: str | None = None
+
+
+class InterpreterFacts(Record):
+    """The Python that ran pytest, as reported from inside that pytest by the tool's probe plugin."""
+
+    resolved: str
+    executable: str
+    prefix: str
+    python: str
+    pytest: str
 
 
 class EnvFacts(Record):
@@ -79,6 +95,7 @@ class RunRecord(Record):
     kind: RunKind
     name: str
     argv: list[str]
+    command: list[str] = Field(default_factory=list)
     shell: bool = False
     cwd: str
     started_at: str
@@ -86,11 +103,15 @@ class RunRecord(Record):
     duration_s: float
     exit_code: int
     signal: int | None = None
+    interrupted: bool = False
     log: str
     log_sha256: str
     log_bytes: int
     junit: str | None = None
     junit_sha256: str | None = None
+    probe: str | None = None
+    probe_sha256: str | None = None
+    interpreter: InterpreterFacts | None = None
     git: GitFacts
     env: EnvFacts
     pytest: PytestOutcome | None = None
@@ -105,14 +126,22 @@ class CollectionRecord(Record):
     sequence: int
     name: str
     argv: list[str]
+    command: list[str] = Field(default_factory=list)
     cwd: str
     started_at: str
     finished_at: str
     duration_s: float
     exit_code: int
+    interrupted: bool = False
     log: str
     log_sha256: str
     log_bytes: int
+    junit: str | None = None
+    junit_sha256: str | None = None
+    probe: str | None = None
+    probe_sha256: str | None = None
+    interpreter: InterpreterFacts | None = None
+    git: GitFacts | None = None
     node_ids: list[str] = Field(default_factory=list)
     count: int
     valid: bool
@@ -158,6 +187,24 @@ class AttemptRecord(Record):
     collections: list[CollectionRecord] = Field(default_factory=list)
     artifacts: list[ArtifactRecord] = Field(default_factory=list)
     ledger_appended: bool = False
+    previous_sha256: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _continue_chain(cls, data: Any) -> Any:
+        """A record read back continues from the state it was read from: the seal on disk becomes
+        `previous_sha256`, so the next save links to it (the chain, specs/attempt_reports.md)."""
+        if isinstance(data, dict) and SEAL_FIELD in data:
+            data = dict(data)
+            data["previous_sha256"] = data.pop(SEAL_FIELD)
+        return data
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def record_sha256(self) -> str:
+        """The seal: SHA-256 of every other field (previous_sha256 included) as saved."""
+        body = self.model_dump_json(exclude={SEAL_FIELD})
+        return hashlib.sha256(body.encode("utf-8")).hexdigest()
 
     def next_sequence(self) -> int:
         """Runs and collections share one sequence so 'RED before GREEN' is well defined."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 from tools.attempt.records import AttemptRecord
@@ -27,6 +28,14 @@ def evidence_line(record: AttemptRecord) -> str:
 
 def render_summary(record: AttemptRecord) -> str:
     """summary.md from the record through `templates/summary.md.j2`."""
+    return _template().render(
+        record=record, evidence=evidence_line(record), metrics=_metrics(record)
+    )
+
+
+@functools.lru_cache(maxsize=1)
+def _template():
+    """The compiled template, built once per process (`tools verify` renders one per hub)."""
     import jinja2
 
     env = jinja2.Environment(
@@ -38,8 +47,7 @@ def render_summary(record: AttemptRecord) -> str:
         undefined=jinja2.StrictUndefined,
     )
     env.filters["cell"] = escape_cell
-    template = env.get_template("summary.md.j2")
-    return template.render(record=record, evidence=evidence_line(record), metrics=_metrics(record))
+    return env.get_template("summary.md.j2")
 
 
 def _metrics(record: AttemptRecord) -> dict[str, object]:

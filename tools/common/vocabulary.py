@@ -12,7 +12,9 @@ from typing import Literal, get_args
 Mode = Literal["TDD", "Parity", "Perf", "Docs"]
 RunKind = Literal["red", "green", "cli"]
 FinishStatus = Literal["complete", "blocked", "partial"]
-AttemptStatus = Literal["open", "complete", "blocked", "partial"]
+AttemptStatus = Literal["open", "complete", "blocked", "partial", "abandoned"]
+# What a closed attempt's ledger entry can say: a finish status, or `attempt abandon`.
+ClosedStatus = Literal["complete", "blocked", "partial", "abandoned"]
 ArtifactFolder = Literal["data", "analysis"]
 OutcomeSource = Literal["junit", "summary", "none"]
 
@@ -29,5 +31,6 @@ LEDGER_STATUSES: tuple[str, ...] = get_args(LedgerStatus)
 PHASE_STATUSES: tuple[str, ...] = get_args(PhaseStatus)
 FINDING_STATUSES: tuple[str, ...] = get_args(FindingStatus)
 
-# An attempt is open until it finishes with one of the finish statuses.
-assert get_args(AttemptStatus) == ("open", *FINISH_STATUSES)
+# An attempt is open until it finishes with one of the finish statuses or is abandoned.
+assert get_args(AttemptStatus) == ("open", *get_args(ClosedStatus))
+assert get_args(ClosedStatus) == (*FINISH_STATUSES, "abandoned")

@@ -1,8 +1,9 @@
 """Verbs over the ledger, initiatives and gates (`register(app)`).
 
-`plan`, `status`, `initiative`, `phase`, `status-line`, `gate`, `readiness`. Each command parses
-its options, calls one library function and reports through `tools.common.output`; library modules
-are imported inside the commands so `tools --help` stays fast.
+`plan` (`claim` / `release`: `claims_cli.py`), `status`, `initiative`, `phase`, `status-line`,
+`readiness`. Each command parses its options, calls one library function and reports through
+`tools.common.output`; library modules are imported inside the commands so `tools --help` stays
+fast.
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ from typing import Annotated, Any
 
 import typer
 
-from tools.common.layout import LEDGER_NAME, ledger_path
+from tools.common.layout import ledger_path
 from tools.common.output import CommandError, JsonFlag, emit, emit_problems, reporting
+from tools.plan import claims_cli
 
 
 def _root() -> Path:
@@ -38,18 +40,29 @@ def _edit_ledger(root: Path, edit: Callable[[Any], Any]) -> Any:
 
 
 # -- plan --------------------------------------------------------------------------------------
-plan_app = typer.Typer(help="Read and edit the ledger (fix_plan.md).", no_args_is_help=True)
+plan_app = typer.Typer(
+    help="Read and edit the ledger (fix_plan.md). Environment: TOOLS_AGENT names the agent "
+    "that `plan next` and `plan claim` act for (default: this working tree's agent).",
+    no_args_is_help=True,
+)
+plan_app.command("claim")(claims_cli.claim_cmd)
+plan_app.command("release")(claims_cli.release_cmd)
 
 
 @plan_app.command("next")
 def plan_next(as_json: JsonFlag = False) -> None:
-    """Print the item to work on next: highest priority, dependencies done, not blocked/done."""
+    """Print the item to work on next: highest priority, dependencies done, not blocked/done.
+
+    Items another agent holds (a live claim, an open attempt) are skipped; you are $TOOLS_AGENT.
+    """
 
     with reporting(as_json):
+        from tools.plan.claims import default_owner, next_unclaimed, taken_by_others
         from tools.plan.ledger import Ledger
 
-        ledger = Ledger.load(ledger_path(_root()))
-        item = ledger.next_item()
+        root = _root()
+        ledger = Ledger.load(ledger_path(root))
+        item = next_unclaimed(ledger, taken_by_others(root, default_owner()))
         if item is None:
             emit(ok=True, data=None, as_json=as_json, text="no actionable item")
         summary = item.summary()
@@ -87,24 +100,39 @@ def plan_add(
     exit_criteria: Annotated[
         str, typer.Option("--exit-criteria", help="When the item is done, in one line.")
     ] = "",
+    phase: Annotated[
+        list[str] | None,
+        typer.Option("--phase", help="A phase of its working plan as 'NAME:Title' (repeat)."),
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Append a new item section to the ledger."""
+    """Append a new item to the ledger and create the working plan it names.
+
+    The plan is plans/active/<ID>/plan.md with a phase table; an existing plan is kept.
+    """
 
     with reporting(as_json):
+        from tools.plan.initiatives import ensure_initiative, parse_phase_specs
+
+        phases = parse_phase_specs(phase)
         root = _root()
-        _edit_ledger(
-            root,
-            lambda ledger: ledger.add_item(
+
+        def add(ledger: Any) -> str | None:
+            ledger.add_item(
                 item_id,
                 title,
                 depends=depends or [],
                 priority=priority,
                 status=status,
                 exit_criteria=exit_criteria,
-            ),
-        )
-        emit(ok=True, data={"id": item_id}, as_json=as_json, text=f"added [{item_id}]")
+            )
+            return ensure_initiative(
+                root, item_id, title=title, phases=phases, exit_criteria=exit_criteria
+            )
+
+        created = _edit_ledger(root, add)
+        text = f"added [{item_id}]" + (f"; created {created}" if created else "")
+        emit(ok=True, data={"id": item_id, "plan": created}, as_json=as_json, text=text)
 
 
 @plan_app.command("set")
@@ -113,17 +141,32 @@ def plan_set(
     status: Annotated[
         str, typer.Option("--status", help="pending, in_progress, blocked, done or archived.")
     ],
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Write `done` without a verified complete attempt; the line then carries "
+            "[UNVERIFIED: ...] and `plan lint` warns about it.",
+        ),
+    ] = False,
     as_json: JsonFlag = False,
 ) -> None:
-    """Set an item's status (rewrites only its Status line)."""
+    """Set an item's status (rewrites only its Status line, keeping its trailing text).
+
+    `done` is refused (exit 1) unless the item has a complete attempt that verifies.
+    """
 
     with reporting(as_json):
-        from tools.common.fsutil import validate_item_id
+        from tools.plan.verified import set_status
 
-        validate_item_id(item_id)
-        line = _edit_ledger(_root(), lambda ledger: ledger.set_status(item_id, status))
-        data = {"id": item_id, "status": status, "line": line + 1}
-        emit(ok=True, data=data, as_json=as_json, text=f"[{item_id}] status {status}")
+        root = _root()
+        claim = _edit_ledger(
+            root, lambda ledger: set_status(root, ledger, item_id, status, force=force)
+        )
+        text = f"[{item_id}] status {status}"
+        if claim.unverified:
+            text += f" (UNVERIFIED: {claim.unverified})"
+        emit(ok=True, data=claim.as_dict(), as_json=as_json, text=text)
 
 
 @plan_app.command("lint")
@@ -143,7 +186,9 @@ def plan_lint(
         emit_problems(
             Ledger.load(path).lint(root, max_bytes=max_bytes),
             as_json=as_json,
-            line=lambda p: f"{LEDGER_NAME}:{p.line}: {p.severity}: {p.message}",
+            line=lambda p: (
+                f"{path.relative_to(root).as_posix()}:{p.line}: {p.severity}: {p.message}"
+            ),
             failing=lambda p: p.severity == "error",
             noun="lint error(s)",
             clean="ledger ok",
@@ -199,16 +244,9 @@ def initiative_new(
 
     with reporting(as_json):
         from tools.common.fsutil import repo_lock
-        from tools.plan.initiatives import new_initiative
+        from tools.plan.initiatives import new_initiative, parse_phase_specs
 
-        phases = []
-        for spec in phase or ["A:Plan and first tests"]:
-            name, sep, phase_title = spec.partition(":")
-            if not sep or not name.strip() or not phase_title.strip():
-                raise CommandError(
-                    f"--phase {spec!r}: expected 'NAME:Title', e.g. 'A:Data contract'"
-                )
-            phases.append((name.strip(), phase_title.strip()))
+        phases = parse_phase_specs(phase)
         root = _root()
         with repo_lock(root):
             directory = new_initiative(
@@ -226,22 +264,37 @@ def phase_set(
         str, typer.Option("--status", help="pending, in_progress, blocked or complete.")
     ],
     evidence: Annotated[
-        str | None, typer.Option("--evidence", help="Attempt number that evidences this.")
+        str | None,
+        typer.Option(
+            "--evidence",
+            help="Number of a complete attempt that verifies (refused otherwise, exit 1).",
+        ),
     ] = None,
     title: Annotated[
         str | None, typer.Option("--title", help="Phase title (adds the phase if it is new).")
     ] = None,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force", help="Cite an unverified attempt; the cell then carries [UNVERIFIED: ...]."
+        ),
+    ] = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Update one row of an initiative's phase table."""
 
     with reporting(as_json):
-        from tools.common.fsutil import repo_lock
+        from tools.common.fsutil import repo_lock, validate_item_id
         from tools.plan.initiatives import set_phase
+        from tools.plan.verified import phase_evidence
 
         root = _root()
+        validate_item_id(item_id)
         with repo_lock(root):
-            row = set_phase(root, item_id, phase, status=status, evidence=evidence, title=title)
+            cell = None
+            if evidence is not None:
+                cell = phase_evidence(root, item_id, evidence, force=force)
+            row = set_phase(root, item_id, phase, status=status, evidence=cell, title=title)
         data = {"id": item_id, **row.__dict__}
         emit(ok=True, data=data, as_json=as_json, text=f"{item_id} phase {phase}: {status}")
 
@@ -292,43 +345,23 @@ def status_cmd(as_json: JsonFlag = False) -> None:
         raise typer.Exit(0)
 
 
-# -- gates -------------------------------------------------------------------------------------
-def gate_cmd(
-    name: Annotated[str, typer.Argument(help="Gate name from plans/gates.json.")],
-    as_json: JsonFlag = False,
-) -> None:
-    """Run a named gate: its pytest selection must collect enough tests and pass."""
-
-    with reporting(as_json):
-        from tools.plan.gates import load_gates, run_gate
-
-        root = _root()
-        gates = load_gates(root)
-        if name not in gates:
-            raise CommandError(f"no gate {name!r} in plans/gates.json (known: {', '.join(gates)})")
-        result = run_gate(root, name, gates[name])
-        text = (
-            f"gate {name}: {'ok' if result.ok else 'failed'} — collected {result.collected}, "
-            f"passed {result.passed}, failed {result.failed}, errors {result.errors} "
-            f"({result.reason})"
-        )
-        emit(
-            ok=result.ok,
-            data=result.as_dict(),
-            error=None if result.ok else f"gate {name} failed: {result.reason}",
-            as_json=as_json,
-            text=text,
-        )
-
-
+# -- readiness (`tools gate` lives in tools/gates/cli.py) ----------------------------------
 def readiness_cmd(
+    stage: Annotated[
+        str | None,
+        typer.Argument(help="A stage of specs/gates/readiness_<STAGE>.toml: run its checks now."),
+    ] = None,
     no_gates: Annotated[
         bool, typer.Option("--no-gates", help="Skip running gates (they count as not passing).")
     ] = False,
     as_json: JsonFlag = False,
 ) -> None:
-    """Per active item: do its gates pass; is its latest attempt complete with valid GREEN?"""
+    """Per active item: do its gates pass; is its latest attempt complete with valid GREEN?
+    With STAGE: the stage's readiness report from checks that run now (tools/gates)."""
+    if stage is not None:
+        from tools.gates.cli import readiness_stage
 
+        readiness_stage(stage, as_json)
     with reporting(as_json):
         from tools.plan.gates import readiness
 
@@ -354,5 +387,4 @@ def register(app: typer.Typer) -> None:
     app.add_typer(phase_app, name="phase")
     app.command("status-line")(status_line_cmd)
     app.command("status")(status_cmd)
-    app.command("gate")(gate_cmd)
     app.command("readiness")(readiness_cmd)

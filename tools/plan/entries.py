@@ -1,6 +1,8 @@
-"""Attempt entries in the ledger: the one-line bullet `tools attempt finish` appends.
+"""Attempt entries in the ledger: the one-line bullet `tools attempt finish` (or `abandon`) adds.
 
-The entry's shape is specified in `specs/fix_plan_format.md` ("Attempt entries").
+The entry's shape is specified in `specs/fix_plan_format.md` ("Attempt entries"). Entries go in
+attempt order: when attempt #1 closes after #2 (two agents, or a resumed attempt), its entry is
+inserted before #2's, so the ledger never says "#1 after #2".
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from tools.common.fsutil import iso_utc, repo_lock, validate_item_id
-from tools.common.vocabulary import FinishStatus
+from tools.common.vocabulary import ClosedStatus
 from tools.plan.ledger import Ledger
 
 
@@ -23,7 +25,7 @@ class AttemptEntry(BaseModel):
     number: int = Field(ge=1, description="Attempt number, increasing per item")
     focus: str = Field(description="What the attempt worked on, one line")
     mode: str = Field(default="TDD", description="Working mode, e.g. TDD, Docs, Perf")
-    result: FinishStatus
+    result: ClosedStatus
     evidence: str = Field(default="", description="Evidence counts, e.g. 'RED 2 failed; GREEN 5'")
     artifacts: str = Field(description="Hub path relative to the repository root")
     next: str = Field(default="", description="The next step, one line")
@@ -68,10 +70,32 @@ def append_attempt_entry(
 
 def _append(ledger_path: Path, item_id: str, entry: AttemptEntry) -> None:
     ledger = Ledger.load(ledger_path)
-    ledger.append_attempt(item_id, entry)
+    insert_attempt_entry(ledger, item_id, entry)
     ledger.stamp_last_updated(iso_utc())
     ledger.save()
 
 
+def insert_attempt_entry(ledger: Ledger, item_id: str, entry: AttemptEntry) -> int:
+    """Add `entry` to the item in attempt order (in memory); returns the line index written.
+
+    Before the first entry with a higher number, else at the end of the Attempts History.
+    """
+    item = ledger.find_unique(item_id)
+    later = [ref for ref in item.attempts if ref.number > entry.number]
+    # The single-initiative layout numbers its entries by position: always appended there.
+    if not later or ledger.layout != "items":
+        return ledger.append_attempt(item_id, entry)
+    index = min(ref.index for ref in later)
+    ledger._insert(index, [entry.render()])  # the Ledger's own fence- and ending-aware insert
+    return index
+
+
 def _root_of(ledger_path: Path) -> Path:
-    return ledger_path.resolve().parent
+    """The repository the ledger belongs to (a ledger may live in docs/, not at the root)."""
+    from tools.common.fsutil import find_repo_root
+    from tools.common.output import CommandError
+
+    try:
+        return find_repo_root(ledger_path.resolve().parent)
+    except CommandError:  # a ledger outside any repository: lock beside it
+        return ledger_path.resolve().parent

@@ -69,3 +69,43 @@ def parse_depends(value: str) -> list[str]:
         if token and token.lower() not in _NONE_WORDS:
             ids.append(token)
     return ids
+
+
+# `plan set --status done --force` and `phase set --evidence N --force` write this marker so an
+# unverified claim stays visible; `plan lint` warns about it (`unverified-claim`).
+UNVERIFIED = "[UNVERIFIED"
+_UNVERIFIED_MARK = re.compile(r"[ \t]*\[UNVERIFIED[^\]]*\]")
+
+
+def unverified_mark(why: str, moment: str) -> str:
+    """The marker a forced claim carries: `[UNVERIFIED: <why>; forced <UTC>]`."""
+    return f"{UNVERIFIED}: {' '.join(why.split())}; forced {moment}]"
+
+
+def is_unverified(value: str) -> bool:
+    return UNVERIFIED in value
+
+
+def restatus(value: str, status: str, mark: str | None = None) -> str:
+    """The Status value with its status spelling replaced by `status`, trailing text kept.
+
+    `in_progress — Phase E6 waiting` set to done is `done — Phase E6 waiting`; an unknown
+    spelling is replaced whole. An old UNVERIFIED marker is dropped; `mark` is put after the
+    status word.
+    """
+    text = _UNVERIFIED_MARK.sub("", value)
+    lead = len(text) - len(text.lstrip(" \t*`"))
+    body = text[lead:]
+    rest = ""
+    if normalise_status(text) is not None:
+        lowered = body.lower()
+        for alias, _canonical in STATUS_ALIASES:
+            if lowered.startswith(alias) and not (
+                lowered[len(alias) : len(alias) + 1].isalnum()
+                or lowered[len(alias) : len(alias) + 1] == "_"
+            ):
+                rest = body[len(alias) :]
+                break
+    rest = rest.lstrip("*`") if text[:lead].strip() else rest
+    new = status + (f" {mark}" if mark else "")
+    return f"{new}{rest}".rstrip() if rest.strip() else new

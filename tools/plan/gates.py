@@ -21,10 +21,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from tools.attempt.pytest_outcome import parse_collect_output, parse_outcome
 from tools.attempt.records import AttemptRecord
-from tools.attempt.store import latest_attempt
+from tools.attempt.store import list_attempts
 from tools.common.fsutil import validate_item_id
-from tools.common.layout import GATES_PATH, initiative_dir, ledger_path
+from tools.common.layout import gates_path, initiative_dir, ledger_path
 from tools.common.output import CommandError
+from tools.plan.fields import is_unverified
 from tools.plan.ledger import Ledger
 
 # Plugins off so a gate measures the selection, not the runner's configuration.
@@ -66,7 +67,7 @@ class GateResult:
 
 def load_gates(root: Path) -> dict[str, Gate]:
     """Gate definitions; a missing or malformed file is an input error naming file and key."""
-    path = root / GATES_PATH
+    path = gates_path(root)
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -172,13 +173,14 @@ def _green_evidence(record: AttemptRecord) -> bool:
 
 
 def readiness(root: Path, *, run_gates: bool = True) -> list[Readiness]:
-    """For each active ledger item: do its gates pass, is its latest attempt complete + GREEN?"""
+    """For each ledger item not archived: do its gates pass, is its latest attempt complete +
+    GREEN? Done items are checked too: a regression after done is the most important finding."""
     ledger = Ledger.load(ledger_path(root))
-    gates = load_gates(root) if (root / GATES_PATH).exists() else {}
+    gates = load_gates(root) if gates_path(root).exists() else {}
     gate_results: dict[str, bool] = {}
     reports = []
     for item in ledger.items:
-        if item.status in ("done", "archived"):
+        if item.status == "archived":
             continue
         mine = {name: gate for name, gate in gates.items() if item.item_id in gate.items}
         for name, gate in mine.items():
@@ -191,7 +193,11 @@ def readiness(root: Path, *, run_gates: bool = True) -> list[Readiness]:
         failed = [name for name in mine if not gate_results.get(name, False)]
         if failed:
             label = "gate(s) failing" if run_gates else "gate(s) not run (--no-gates)"
+            if item.status == "done" and run_gates:
+                label = "REGRESSION: done but gate(s) failing"
             reasons.append(f"{label}: " + ", ".join(failed))
+        if item.status == "done" and is_unverified(item.status_raw or ""):
+            reasons.append("Status done is an unverified claim (plan set --force)")
         green = record is not None and _green_evidence(record)
         status = record.status if record is not None else None
         if record is None:
@@ -217,6 +223,8 @@ def readiness(root: Path, *, run_gates: bool = True) -> list[Readiness]:
 
 
 def _latest_record(root: Path, item_id: str) -> AttemptRecord | None:
+    """The latest attempt that is not abandoned (an abandoned one established nothing)."""
     if not initiative_dir(root, item_id).is_dir():
         return None
-    return latest_attempt(root, item_id)
+    kept = [r for r in list_attempts(root, item_id) if r.status != "abandoned"]
+    return kept[-1] if kept else None

@@ -84,6 +84,17 @@ def write_phase_table(plan_path: Path, table: PhaseTable) -> None:
     atomic_write_text(plan_path, "\n".join(lines))
 
 
+def parse_phase_specs(specs: list[str] | None) -> list[tuple[str, str]]:
+    """`--phase NAME:Title` options as (name, title) pairs; one default phase when none."""
+    phases = []
+    for spec in specs or ["A:Plan and first tests"]:
+        name, sep, phase_title = spec.partition(":")
+        if not sep or not name.strip() or not phase_title.strip():
+            raise CommandError(f"--phase {spec!r}: expected 'NAME:Title', e.g. 'A:Data contract'")
+        phases.append((name.strip(), phase_title.strip()))
+    return phases
+
+
 def new_initiative(
     root: Path, item_id: str, *, title: str, phases: list[tuple[str, str]], exit_criteria: str = ""
 ) -> Path:
@@ -133,6 +144,20 @@ def new_initiative(
     atomic_write_text(plan, plan_text)
     atomic_write_text(directory / "test_strategy.md", strategy_text)
     return directory
+
+
+def ensure_initiative(
+    root: Path, item_id: str, *, title: str, phases: list[tuple[str, str]], exit_criteria: str = ""
+) -> str | None:
+    """Create the item's working plan unless it exists; returns its path (None: it existed).
+
+    `tools plan add` writes `- Working Plan: plans/active/<ID>/plan.md`, so the file it names
+    exists from the start (lint's `missing-plan` never fires on a fresh item)."""
+    directory = initiative_dir(root, item_id)
+    if (directory / "plan.md").exists():
+        return None
+    new_initiative(root, item_id, title=title, phases=phases, exit_criteria=exit_criteria)
+    return (directory / "plan.md").relative_to(root).as_posix()
 
 
 def set_phase(

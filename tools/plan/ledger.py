@@ -3,6 +3,9 @@
 The file is held as its list of lines, each with its own line ending, so saving an unedited ledger
 writes the identical bytes and an edit replaces only the lines it changes. The format is
 specified in `specs/fix_plan_format.md`; everything the parser does not recognise is kept as is.
+Two layouts are read: `## [ID] title` items, and the single-initiative layout (`## Status`,
+`## Current Focus`, `## Attempts History`; `tools.plan.single_initiative`), chosen per file:
+the second only when the file has no item headings. `self.layout` says which one was found.
 
 Parsing is one pass over the lines with prefix checks and anchored regexes (no backtracking
 traps), so a ledger with 10,000 attempt entries parses in milliseconds. Lint lives in
@@ -18,19 +21,25 @@ from typing import TYPE_CHECKING
 
 from ptycho_nl.io_utils import atomic_write_text
 from tools.common.fsutil import ID_PATTERN, validate_item_id
-from tools.common.layout import LEDGER_NAME
+from tools.common.layout import LEDGER_NAME, resolve_layout
 from tools.common.output import CommandError
 from tools.common.vocabulary import LEDGER_STATUSES
+from tools.plan.fields import restatus
 from tools.plan.items import ATTEMPT, FieldLine, Item, Problem, field_of
 from tools.plan.lines import content as _content
 from tools.plan.lines import ending as _ending
 from tools.plan.lines import split_lines
+from tools.plan.single_edits import append_single_attempt, set_single_field
+from tools.plan.single_initiative import LAYOUT as SINGLE_INITIATIVE
+from tools.plan.single_initiative import has_content
+from tools.plan.single_initiative import parse as parse_single_initiative
 
 if TYPE_CHECKING:
     from tools.plan.entries import AttemptEntry
 
 _HEADING = re.compile(r"^(#{1,6})[ \t]+(.*?)[ \t#]*$")
 _ITEM_TITLE = re.compile(r"^\[([^\]]*)\][ \t]*(.*)$")
+_MAY_MATTER = frozenset("#`~ \t")
 
 
 class Ledger:
@@ -42,6 +51,8 @@ class Ledger:
         self.items: list[Item] = []
         self.problems: list[Problem] = []
         self.open_fence: int | None = None
+        self.layout = "items"
+        self.single = None  # tools.plan.single_initiative.SingleInitiative, that layout only
         self._parse()
 
     # -- loading and saving ------------------------------------------------------------------
@@ -89,6 +100,14 @@ class Ledger:
         # Bullets under a sub-heading (e.g. `#### Attempt #2`) belong to it, not to the item.
         in_subsection = False
         for index, line in enumerate(self.lines):
+            if current is None:
+                # Outside items only fences and `## [` / `### [` headings matter; a cheap test
+                # first (a 10,000-entry single-initiative file is mostly other lines).
+                first = line[:1]
+                if first not in _MAY_MATTER:
+                    continue
+                if first == "#" and not line.lstrip("#").lstrip(" \t").startswith("["):
+                    continue
             content = _content(line)
             stripped = content.lstrip()
             if stripped.startswith("```") or stripped.startswith("~~~"):
@@ -134,6 +153,16 @@ class Ledger:
             self.problems.append(
                 Problem(fence_line + 1, "unclosed-fence", "code fence is never closed")
             )
+        if not self.items:
+            self._parse_single_initiative()
+
+    def _parse_single_initiative(self) -> None:
+        found = parse_single_initiative(self.lines)
+        if found is None:
+            return
+        self.layout, self.single = SINGLE_INITIATIVE, found
+        if found.item is not None:
+            self.items.append(found.item)
 
     def _start_item(self, index: int, level: int, title_text: str) -> Item | None:
         match = _ITEM_TITLE.match(title_text)
@@ -203,6 +232,8 @@ class Ledger:
         """Set `- Name: value` in the item; returns the 0-based index of the line written."""
         item = self.find_unique(item_id)
         existing = item.get(name)
+        if self.layout == SINGLE_INITIATIVE:
+            return set_single_field(self, item, name, value)
         if existing is not None:
             old = self.lines[existing.index]
             content = _content(old)
@@ -223,6 +254,9 @@ class Ledger:
             raise CommandError(
                 f"invalid status {status!r}: expected one of {', '.join(LEDGER_STATUSES)}"
             )
+        if self.layout == SINGLE_INITIATIVE:
+            # The `## Status` line is often `status — what is going on`: keep the rest.
+            status = restatus(self.find_unique(item_id).status_raw or "", status)
         return self.set_field(item_id, "Status", status)
 
     def add_item(
@@ -238,6 +272,12 @@ class Ledger:
     ) -> None:
         """Append a new `## [ID] title` section at the end of the file."""
         validate_item_id(item_id)
+        if self.layout == SINGLE_INITIATIVE:
+            raise CommandError(
+                f"{self._name()}: a single-initiative ledger (## Status, ## Current Focus) holds "
+                f"one initiative; [{item_id}] needs the `## [ID] title` layout "
+                "(specs/fix_plan_format.md)"
+            )
         if item_id in self.ids():
             raise CommandError(f"{self._name()}: item [{item_id}] already exists")
         if status not in LEDGER_STATUSES:
@@ -276,6 +316,8 @@ class Ledger:
     def append_attempt(self, item_id: str, entry: AttemptEntry) -> int:
         """Append `entry` to the item's `- Attempts History:` list; returns its line index."""
         item = self.find_unique(item_id)
+        if self.layout == SINGLE_INITIATIVE:
+            return append_single_attempt(self, item, entry)
         if self.open_fence is not None and self.open_fence < item.end:
             # The rest of this item is inside the code block: its list can't be edited safely.
             raise CommandError(
@@ -328,6 +370,7 @@ class Ledger:
 
     def _reparse(self) -> None:
         self.items, self.problems, self.open_fence = [], [], None
+        self.layout, self.single = "items", None
         self._parse()
 
     # -- lint (tools.plan.lint) ----------------------------------------------------------------
@@ -336,4 +379,25 @@ class Ledger:
         from tools.plan.lint import DEFAULT_MAX_BYTES, lint_ledger
 
         limit = DEFAULT_MAX_BYTES if max_bytes is None else max_bytes
-        return lint_ledger(self, root, max_bytes=limit)
+        problems = lint_ledger(self, root, max_bytes=limit)
+        if not self.items and has_content(self.lines):
+            # A file that says something but yields no item is a layout the parser missed,
+            # never an empty ledger that is "ok".
+            if self.layout == SINGLE_INITIATIVE:
+                message = (
+                    "single-initiative layout without an initiative ID: start `## Current Focus` "
+                    "with `ID — title` (specs/fix_plan_format.md)"
+                )
+            else:
+                message = (
+                    "no items found: expected `## [ID] title` sections or the single-initiative "
+                    "layout (`## Status`, `## Current Focus`, `## Attempts History`)"
+                )
+            problems.insert(0, Problem(0, "no-items", message))
+        return problems
+
+
+def load_ledger(root: Path, ledger: Path | str | None = None) -> Ledger:
+    """The repository's ledger, wherever its layout puts it (`tools.common.layout`), in either
+    ledger layout; `ledger` overrides the configured path."""
+    return Ledger.load(resolve_layout(root, ledger).ledger)

@@ -8,8 +8,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from tools.common.fsutil import ID_PATTERN
 from tools.common.vocabulary import LEDGER_STATUSES
-from tools.plan.fields import normalise_status, parse_priority
+from tools.plan.fields import is_unverified, normalise_status, parse_priority
 from tools.plan.items import Item, Problem
 
 if TYPE_CHECKING:
@@ -68,6 +69,16 @@ def _item_problems(item: Item, root: Path | None) -> list[Problem]:
                 + ", ".join(LEDGER_STATUSES),
             )
         )
+    elif is_unverified(status.value):
+        problems.append(
+            Problem(
+                status.index + 1,
+                "unverified-claim",
+                f"[{item.item_id}] Status was forced without a verified complete attempt: "
+                f"{status.value}",
+                "warning",
+            )
+        )
     priority = item.get("Priority")
     if priority is not None and parse_priority(priority.value) is None:
         problems.append(
@@ -97,6 +108,8 @@ def _item_problems(item: Item, root: Path | None) -> list[Problem]:
                     f"[{item.item_id}] Artifacts path {attempt.artifacts} does not exist",
                 )
             )
+    if root is not None:
+        problems.extend(_phase_claims(item, root))
     plan = item.working_plan
     if root is not None and plan and not _exists(root, plan):
         problems.append(
@@ -107,6 +120,33 @@ def _item_problems(item: Item, root: Path | None) -> list[Problem]:
             )
         )
     return problems
+
+
+def _phase_claims(item: Item, root: Path) -> list[Problem]:
+    """Phase rows whose Evidence was forced (`phase set --evidence N --force`)."""
+    from tools.common.layout import initiative_dir
+    from tools.common.output import CommandError
+    from tools.plan.initiatives import read_phase_table
+
+    if not ID_PATTERN.match(item.item_id):
+        return []
+    plan = initiative_dir(root, item.item_id) / "plan.md"
+    if not plan.is_file():
+        return []
+    try:
+        phases = read_phase_table(plan).phases
+    except CommandError:  # a plan without a phase table claims nothing
+        return []
+    return [
+        Problem(
+            item.start + 1,
+            "unverified-claim",
+            f"[{item.item_id}] phase {row.phase} cites unverified evidence: {row.evidence}",
+            "warning",
+        )
+        for row in phases
+        if is_unverified(row.evidence)
+    ]
 
 
 def _dependency_problems(ledger: Ledger, first_line: dict[str, int]) -> list[Problem]:

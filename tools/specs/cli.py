@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from tools.common.layout import ledger_path
-from tools.common.output import JsonFlag, emit, emit_problems, reporting
+from tools.common.output import JsonFlag, emit, reporting
 
 
 def _root() -> Path:
@@ -19,28 +19,68 @@ def _root() -> Path:
 
 # -- specs, findings ---------------------------------------------------------------------------
 specs_app = typer.Typer(help="Check citations and finding IDs.", no_args_is_help=True)
-findings_app = typer.Typer(help="docs/findings.md.", no_args_is_help=True)
+findings_app = typer.Typer(
+    help="The findings table (docs/findings.md, or `findings` in [tool.ptycho-nl.tools]).",
+    no_args_is_help=True,
+)
 
 
 @specs_app.command("check")
-def specs_check(as_json: JsonFlag = False) -> None:
-    """Every path:line citation resolves (and matches its quote); every finding ID exists."""
+def specs_check(
+    fix: Annotated[
+        bool,
+        typer.Option(
+            "--fix",
+            help="Rewrite fixable citations in place (bare names, moved symbols and quotes), "
+            "atomically, then check again.",
+        ),
+    ] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Every path:line citation resolves, is not blank and still holds its symbol or quote;
+    every finding ID exists. Scans the ledger, plans/ and the specs dirs (specs/, docs/).
+
+    Warnings (a bare file name that resolves to one path, a findings file without a table)
+    do not fail the check. The ledger and folders follow `tools --ledger PATH`,
+    $TOOLS_LEDGER and the pyproject.toml table tool.ptycho-nl.tools.
+    """
 
     with reporting(as_json):
-        from tools.plan.initiatives import active_initiatives
-        from tools.plan.ledger import Ledger
+        from tools.common.fsutil import repo_lock
         from tools.specs.check import check_specs
+        from tools.specs.fix import apply_fixes
 
         root = _root()
-        ledger = ledger_path(root)
-        skip = Ledger.load(ledger).ids() if ledger.exists() else set()
-        skip |= set(active_initiatives(root))
-        emit_problems(
-            check_specs(root, skip_ids=skip),
+        fixed = []
+        if fix:
+            with repo_lock(root):
+                fixed = apply_fixes(root, check_specs(root, skip_ids=_skip_ids(root)))
+        problems = check_specs(root, skip_ids=_skip_ids(root))
+        failed = [p for p in problems if p.severity == "error"]
+        lines = [f"{p.path}:{p.line}: fixed: {p.message}" for p in fixed]
+        lines += [
+            f"{p.path}:{p.line}: {'warning: ' if p.severity == 'warning' else ''}{p.code}: "
+            f"{p.message}"
+            for p in problems
+        ]
+        data = [p.as_dict() for p in problems]
+        emit(
+            ok=not failed,
+            data={"fixed": [p.as_dict() for p in fixed], "problems": data} if fix else data,
+            error=f"{len(failed)} problem(s)" if failed else None,
             as_json=as_json,
-            line=lambda p: f"{p.path}:{p.line}: {p.code}: {p.message}",
-            clean="specs ok",
+            text="\n".join(lines) or "specs ok",
         )
+
+
+def _skip_ids(root: Path) -> set[str]:
+    """Ledger item and initiative IDs: they look like finding IDs but are not findings."""
+    from tools.plan.initiatives import active_initiatives
+    from tools.plan.ledger import Ledger
+
+    ledger = ledger_path(root)
+    skip = Ledger.load(ledger).ids() if ledger.exists() else set()
+    return skip | set(active_initiatives(root))
 
 
 @findings_app.command("add")

@@ -12,13 +12,17 @@ from pathlib import Path
 
 from ptycho_nl.io_utils import atomic_write_text
 from tools.common.fsutil import repo_lock, utc_now
-from tools.common.layout import FINDINGS_PATH
+from tools.common.layout import findings_path
 from tools.common.markdown import is_row, render_row, split_row
 from tools.common.output import CommandError
 from tools.common.vocabulary import FINDING_STATUSES
 
 HEADER = ("Finding ID", "Date", "Keywords", "Synopsis", "Evidence Pointer", "Status")
 FINDING_ID = re.compile(r"^[A-Z][A-Z0-9]*-[0-9]{3,}$")
+
+
+class NoFindingsTable(CommandError):
+    """The findings file exists but has no findings table (a prose file)."""
 
 
 @dataclass
@@ -40,26 +44,38 @@ def _table_bounds(lines: list[str], path: Path) -> tuple[int, int]:
             while end < len(lines) and is_row(lines[end]):
                 end += 1
             return index, end
-    raise CommandError(
+    raise NoFindingsTable(
         f"{path}: no findings table (expected header '| " + " | ".join(HEADER) + " |')"
     )
 
 
 def read_findings(root: Path) -> list[Finding]:
-    """All rows of docs/findings.md (an absent file has none)."""
-    path = root / FINDINGS_PATH
+    """All rows of the findings table (an absent file has none; a file without the table raises
+    `NoFindingsTable`)."""
+    path = findings_path(root)
     if not path.exists():
         return []
-    try:
-        lines = path.read_text(encoding="utf-8").split("\n")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise CommandError(f"{path}: cannot read the findings table ({exc})") from None
+    lines = _read_lines(path)
     start, end = _table_bounds(lines, path)
     rows = []
     for index in range(start + 2, end):
         cells = split_row(lines[index]) + [""] * 6
         rows.append(Finding(*cells[:6], line=index + 1))
     return rows
+
+
+def _read_lines(path: Path) -> list[str]:
+    try:
+        return path.read_text(encoding="utf-8").split("\n")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CommandError(f"{path}: cannot read the findings table ({exc})") from None
+
+
+def prose_finding_ids(root: Path, pattern: re.Pattern[str]) -> set[str]:
+    """Finding-style IDs a findings file without a table names anywhere (its prose defines
+    them), so that `specs check` can still tell known findings from unknown ones."""
+    path = findings_path(root)
+    return {match.group(1) for line in _read_lines(path) for match in pattern.finditer(line)}
 
 
 def add_finding(
@@ -81,7 +97,7 @@ def add_finding(
         )
     if not synopsis.strip():
         raise CommandError("--synopsis must not be empty")
-    path = root / FINDINGS_PATH
+    path = findings_path(root)
     with repo_lock(root):
         if path.exists():
             text = path.read_text(encoding="utf-8")

@@ -110,7 +110,9 @@ def test_tdd_loop_records_honest_evidence_and_appends_to_ledger(repo: Path, cli_
 
     code, out = cli_json("attempt", "verify")
     assert code == 0, out
-    assert out["data"]["checked"] == 6 and out["data"]["problems"] == []  # 3 logs, 2 junit, 1 file
+    # 3 logs, 3 JUnit files, 3 probe reports (collect, red, green) and 1 artifact
+    assert out["data"]["checked"] == 10 and out["data"]["problems"] == [], out
+    assert out["data"]["hubs"] == 1 and out["data"]["warnings"] == []
 
     record = latest_attempt(repo, "CORE-001")
     assert record is not None and record.status == "complete" and record.finished_at
@@ -119,13 +121,15 @@ def test_tdd_loop_records_honest_evidence_and_appends_to_ledger(repo: Path, cli_
 
 def test_attempt_numbers_increase_and_ids_are_validated(repo: Path, cli_json, cli):
     code, first = cli_json("attempt", "start", "CORE-001", "--focus", "one")
-    code2, second = cli_json("attempt", "start", "CORE-001", "--focus", "two", "--mode", "Docs")
+    code2, second = cli_json(
+        "attempt", "start", "CORE-001", "--focus", "two", "--mode", "Docs", "--switch"
+    )
     assert (code, code2) == (0, 0)
     assert (first["data"]["number"], second["data"]["number"]) == (1, 2)
     assert [r.number for r in list_attempts(repo, "CORE-001")] == [1, 2]
 
     # An initiative with plans/active/<ID>/plan.md is a valid item too.
-    code, out = cli_json("attempt", "start", "INIT-009", "--focus", "initiative work")
+    code, out = cli_json("attempt", "start", "INIT-009", "--focus", "initiative work", "--switch")
     assert code == 0 and out["data"]["number"] == 1
 
     code, out = cli_json("attempt", "start", "NOPE-404", "--focus", "x")

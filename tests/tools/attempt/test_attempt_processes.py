@@ -86,7 +86,8 @@ def test_concurrent_starts_get_unique_numbers_and_hubs(repo: Path):
                 "--json",
             ],
             cwd=repo,
-            env={**os.environ, "TOOLS_ROOT": str(repo)},
+            # one agent each: an agent may hold one open attempt (`start` refuses a second)
+            env={**os.environ, "TOOLS_ROOT": str(repo), "TOOLS_AGENT": f"writer-{i}"},
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -196,5 +197,10 @@ def test_ctrl_c_is_recorded_as_an_interrupted_run(repo: Path):
     _, stderr = proc.communicate(timeout=30)
     assert proc.returncode == 1, stderr
     run = current_record(repo).runs[-1]
-    assert (run.name, run.exit_code, run.signal, run.valid) == ("sleepy", 130, 2, False)
+    assert (run.name, run.interrupted, run.valid) == ("sleepy", True, False)
+    # Usually the child dies of the SIGINT itself (130). A SIGINT that lands between the child's
+    # last check for signals and its entering time.sleep() is only seen when the sleep ends
+    # (the race behind issue 12's 30 s hang); then the tool's SIGTERM after its grace time ends
+    # it (143) instead of waiting.
+    assert (run.exit_code, run.signal) in {(130, 2), (143, 15)}
     assert run.duration_s < 20

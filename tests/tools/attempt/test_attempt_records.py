@@ -45,7 +45,7 @@ def test_artifacts_are_copied_hashed_and_verified(repo: Path, hub: Path, cli_jso
     assert code == 1 and not out["ok"]
     problems = {(p["path"], p["problem"]) for p in out["data"]["problems"]}
     assert problems == {("data/notes.txt", "modified"), ("data/big.bin", "missing")}
-    assert out["error"] == "2 of 2 recorded file(s) changed or missing"
+    assert out["error"] == "2 problem(s) in 1 of 1 hub(s)"
 
 
 def test_verify_detects_an_edited_log(repo: Path, hub: Path, cli_json, cli):
@@ -106,7 +106,7 @@ def test_block_pulls_the_signature_from_a_log_and_finishes_blocked(repo, hub, cl
 
 
 def test_show_and_list(repo: Path, hub: Path, cli_json, cli):
-    cli_json("attempt", "start", "INIT-009", "--focus", "second item")
+    cli_json("attempt", "start", "INIT-009", "--focus", "second item", "--switch")
     code, out = cli_json("attempt", "show")
     assert code == 0 and out["data"]["item_id"] == "INIT-009"
     code, out = cli_json("attempt", "show", "CORE-001", "--number", "1")
@@ -178,7 +178,7 @@ def test_initiative_attempt_finishes_without_a_ledger_item(repo: Path, cli_json)
 
 def test_tools_attempt_env_selects_an_attempt_per_agent(repo: Path, cli_json, monkeypatch):
     _, first = cli_json("attempt", "start", "CORE-001", "--focus", "agent A")
-    _, second = cli_json("attempt", "start", "INIT-009", "--focus", "agent B")
+    _, second = cli_json("attempt", "start", "INIT-009", "--focus", "agent B", "--switch")
     monkeypatch.setenv("TOOLS_ATTEMPT", first["data"]["hub"])
     code, out = cli_json("attempt", "run", "cli", "--", "true")
     assert code == 0

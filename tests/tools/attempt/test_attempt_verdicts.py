@@ -86,18 +86,21 @@ def test_xdist_runs_are_parsed(repo, started, cli_json):
     assert code == 0 and out["data"]["pytest"]["passed"] == 3
 
 
-def test_summary_line_fallback_agrees_with_junit(repo, started, cli_json):
-    # Through a shell the tool adds no JUnit option and must read the terminal summary.
-    command = " ".join([*PYTEST, "tests/test_calc.py", "2>&1", "|", "cat"])
-    code, via_shell = cli_json("attempt", "run", "red", "--shell", "--", command)
-    code_junit, via_junit = cli_json("attempt", "run", "red", "--", *PYTEST, "tests/test_calc.py")
-    assert (code, code_junit) == (0, 0)
-    shell_outcome, junit_outcome = via_shell["data"]["pytest"], via_junit["data"]["pytest"]
-    assert (shell_outcome["source"], junit_outcome["source"]) == ("summary", "junit")
-    for key in ("passed", "failed", "errors", "skipped", "collected"):
-        assert shell_outcome[key] == junit_outcome[key], key
-    ids = [f["node_id"] for f in shell_outcome["failures"]]
-    assert ids == [f["node_id"] for f in junit_outcome["failures"]]
+def test_counts_come_from_the_junit_file_the_tool_asked_for(repo, started, cli_json):
+    code, out = cli_json("attempt", "run", "red", "--", *PYTEST, "tests/test_calc.py")
+    assert code == 0, out
+    run = out["data"]
+    assert run["pytest"]["source"] == "junit" and run["junit"] == "red/red-1.junit.xml"
+    assert run["command"][:5] == [*PYTEST[:3], "-p", "_tools_attempt_probe"]
+    assert run["command"][-1] == f"--junitxml={started / 'red/red-1.junit.xml'}"
+    assert run["argv"] == [*PYTEST, "tests/test_calc.py"]  # as given, without the tool's options
+    # The interpreter is the one that ran, as pytest's own process reported it.
+    interpreter = run["interpreter"]
+    assert (
+        interpreter["executable"] == interpreter["resolved"] == str(Path(sys.executable).resolve())
+    )
+    assert interpreter["prefix"] == sys.prefix and interpreter["pytest"] == pytest.__version__
+    assert len(run["git"]["tree"]) == 40
 
 
 def test_killed_command_is_not_green(repo, started, cli_json):

@@ -1,4 +1,4 @@
-"""`tools gate` and `tools readiness`: real pytest subprocesses in a git repo in tmp_path."""
+"""`tools gate run` and `tools readiness`: real pytest subprocesses in a git repo in tmp_path."""
 
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ def _project(repo: Path) -> None:
 
 def test_gate_passes_with_counts(repo: Path, cli):
     _project(repo)
-    result = cli("gate", "training_cli", "--json")
+    result = cli("gate", "run", "training_cli", "--json")
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)["data"]
     assert (data["ok"], data["collected"], data["passed"], data["failed"]) == (True, 2, 2, 0)
@@ -44,7 +44,7 @@ def test_gate_passes_with_counts(repo: Path, cli):
 
 def test_gate_counts_parametrized_ids_with_spaces(repo: Path, cli):
     _project(repo)
-    result = cli("gate", "param", "--json")
+    result = cli("gate", "run", "param", "--json")
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)["data"]
     assert (data["collected"], data["passed"]) == (3, 3)
@@ -52,14 +52,14 @@ def test_gate_counts_parametrized_ids_with_spaces(repo: Path, cli):
 
 def test_gate_selecting_nothing_fails(repo: Path, cli):
     _project(repo)
-    result = cli("gate", "nothing")
+    result = cli("gate", "run", "nothing")
     assert result.exit_code == 1
     assert "collected 0 test(s), need >= 1" in result.stdout
 
 
 def test_gate_with_failing_test_fails(repo: Path, cli):
     _project(repo)
-    result = cli("gate", "broken", "--json")
+    result = cli("gate", "run", "broken", "--json")
     assert result.exit_code == 1
     data = json.loads(result.stdout)["data"]
     assert (data["collected"], data["passed"], data["failed"]) == (1, 0, 1)
@@ -67,13 +67,13 @@ def test_gate_with_failing_test_fails(repo: Path, cli):
 
 def test_unknown_gate_and_malformed_file_are_input_errors(repo: Path, cli):
     _project(repo)
-    unknown = cli("gate", "nope")
+    unknown = cli("gate", "run", "nope")
     assert unknown.exit_code == 2 and "no gate 'nope'" in unknown.stderr
     (repo / "plans/gates.json").write_text('{"gates": {"x": {"pytest_args": []}}}')
-    bad = cli("gate", "x")
+    bad = cli("gate", "run", "x")
     assert bad.exit_code == 2 and "gates.x.pytest_args" in bad.stderr
     (repo / "plans/gates.json").write_text("{not json")
-    assert "not valid JSON" in cli("gate", "x").stderr
+    assert "not valid JSON" in cli("gate", "run", "x").stderr
 
 
 def test_readiness_combines_gates_and_latest_attempt(repo: Path, cli):
@@ -87,7 +87,9 @@ def test_readiness_combines_gates_and_latest_attempt(repo: Path, cli):
     result = cli("readiness", "--json")
     assert result.exit_code == 1  # RECON-001 is not ready
     reports = {r["item_id"]: r for r in json.loads(result.stdout)["data"]}
-    assert set(reports) == {"TRAIN-001", "RECON-001"}  # done items are not active
+    # Done items are checked too (a regression after done matters most): FOUND-001 has nothing.
+    assert set(reports) == {"TRAIN-001", "RECON-001", "FOUND-001"}
+    assert reports["FOUND-001"]["reasons"] == ["no gate defined", "no attempt recorded"]
     assert reports["TRAIN-001"]["ready"] and reports["TRAIN-001"]["gates"] == {"training_cli": True}
     recon = reports["RECON-001"]
     assert not recon["ready"] and recon["gates"] == {"broken": False}

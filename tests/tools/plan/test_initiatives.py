@@ -42,14 +42,15 @@ def test_initiative_new_and_phase_set_through_cli(repo: Path, cli):
         ("E6", "pending"),
     ]
     before = plan.read_text()
-    assert (
-        cli("phase", "set", "STUDY-001", "C", "--status", "complete", "--evidence", "1").exit_code
-        == 0
-    )
+    # Evidence must be a verified complete attempt (test_lifecycle.py); there is none here.
+    refused = cli("phase", "set", "STUDY-001", "C", "--status", "complete", "--evidence", "1")
+    assert refused.exit_code == 1 and "attempt #1 of STUDY-001 not found" in refused.stderr
+    assert plan.read_text() == before
+    assert cli("phase", "set", "STUDY-001", "C", "--status", "complete").exit_code == 0
     after = plan.read_text()
     changed = [(a, b) for a, b in zip(before.split("\n"), after.split("\n"), strict=True) if a != b]
     assert len(changed) == 1 and changed[0][1].startswith("| C | Simulate | complete | ")
-    assert changed[0][1].endswith(" | Attempt #1 |")
+    assert changed[0][1].endswith(" | — |")
     bad = cli("phase", "set", "STUDY-001", "Z", "--status", "complete")
     assert bad.exit_code == 2 and "no phase 'Z'" in bad.stderr
     bad_status = cli("phase", "set", "STUDY-001", "C", "--status", "finished")

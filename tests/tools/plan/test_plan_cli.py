@@ -39,7 +39,9 @@ def test_add_set_next_show_round_trip(repo: Path, cli):
     # TRAIN-001 has the better priority but waits for FOUND-001.
     data = _json(cli("plan", "next", "--json"))
     assert data["ok"] and data["data"]["id"] == "FOUND-001"
-    assert cli("plan", "set", "FOUND-001", "--status", "done").exit_code == 0
+    # No attempt backs `done` here (tests/tools/plan/test_lifecycle.py has the verified path).
+    assert cli("plan", "set", "FOUND-001", "--status", "done").exit_code == 1
+    assert cli("plan", "set", "FOUND-001", "--status", "done", "--force").exit_code == 0
     assert _json(cli("plan", "next", "--json"))["data"]["id"] == "TRAIN-001"
     shown = _json(cli("plan", "show", "TRAIN-001", "--json"))["data"]
     assert shown["depends"] == ["FOUND-001"]
@@ -57,8 +59,10 @@ def test_set_on_hand_kept_ledger_changes_the_status_and_the_stamp_only(repo: Pat
     assert result.exit_code == 0, result.output
     after = path.read_bytes().split(b"\r\n")
     diff = [i for i, (a, b) in enumerate(zip(before, after, strict=True)) if a != b]
-    # The header's Last Updated value (tool clock) and the one Status line; CRLF kept on both.
-    assert len(diff) == 2 and after[diff[1]] == b"- Status: blocked"
+    # The header's Last Updated value (tool clock) and the one Status line, its trailing text
+    # kept; CRLF kept on both.
+    assert len(diff) == 2
+    assert after[diff[1]] == b"- Status: blocked \xe2\x80\x94 Phase E6 waiting for the bridge"
     stamp = after[diff[0]].decode()
     assert stamp.startswith("**Last Updated:** 20") and stamp.endswith("Z")
     assert stamp != before[diff[0]].decode()
