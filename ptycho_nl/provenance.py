@@ -33,8 +33,8 @@ def git_sha(start: Path | None = None) -> str | None:
 
 
 def environment() -> dict[str, Any]:
-    """Versions and hardware of this process. `cuda` is a bool; the device's name, memory and
-    the CUDA version are present only when a GPU is visible."""
+    """Versions, hardware and determinism switches of this process. `cuda` is a bool; the
+    device's name, memory and the CUDA version are present only when a GPU is visible."""
     import numpy
     import torch
 
@@ -49,6 +49,11 @@ def environment() -> dict[str, Any]:
         "torch_threads": torch.get_num_threads(),
         "cpu_count": os.cpu_count(),
         "cuda": torch.cuda.is_available(),
+        # the determinism switches as they stand when the record is taken (after seeding)
+        "deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
+        "cudnn_deterministic": bool(torch.backends.cudnn.deterministic),
+        "cudnn_benchmark": bool(torch.backends.cudnn.benchmark),
+        "cublas_workspace_config": os.environ.get("CUBLAS_WORKSPACE_CONFIG"),
     }
     if info["cuda"]:
         props = torch.cuda.get_device_properties(0)

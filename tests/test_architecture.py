@@ -110,5 +110,31 @@ def test_tools_never_imports_torch_and_only_io_utils_of_the_library():
     graph = _graph("tools", _ptycho_units())
     for unit, targets in graph.items():
         assert "torch" not in targets, unit
-        assert {t for t in targets if t.startswith("ptycho_nl")} <= {"ptycho_nl.io_utils"}, unit
+        # tools.gates alone may use the library's gates (and their torch-free exception types),
+        # and only lazily (checked below)
+        gates = {"ptycho_nl.gates", "ptycho_nl.errors"} if unit == "tools.gates" else set()
+        allowed = {"ptycho_nl.io_utils"} | gates
+        assert {t for t in targets if t.startswith("ptycho_nl")} <= allowed, unit
     assert {t for t in graph["tools.common"] if t.startswith("tools.")} <= {"tools.common"}
+
+
+def test_tools_imports_the_gates_only_inside_functions():
+    """`ptycho_nl.gates` loads torch: tools imports it inside the gate/readiness commands only."""
+    eager = []
+    for path in sorted((ROOT / "tools").rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        inside = {
+            id(node)
+            for fn in ast.walk(tree)
+            if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef))
+            for node in ast.walk(fn)
+        }
+        for node in ast.walk(tree):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+            if any(n.startswith("ptycho_nl.gates") for n in names) and id(node) not in inside:
+                eager.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert not eager, "module-level import of ptycho_nl.gates: " + ", ".join(eager)

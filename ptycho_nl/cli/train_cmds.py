@@ -32,16 +32,25 @@ def _train_model() -> tuple[type, list[str]]:
     return TrainConfig, []
 
 
-def resolve_job_config(config: Path | None, flags: dict[str, Any], sets: list[str]):
+def resolve_job_config(
+    config: Path | None, flags: dict[str, Any], sets: list[str], preset: str | None = None
+):
     """The TrainConfig of one `ptycho-nl train` call: the file's (`train.setup.job_config`:
     defaults without one; an invalid file stays its path, which `train` records as a failed job
-    with a manifest), then the given flags, then `--set`. A bad flag or `--set` is a usage error."""
+    with a manifest) or the `--preset`'s, then the given flags, then `--set`. A bad flag or
+    `--set` is a usage error."""
     from ptycho_nl.config import apply_overrides
     from ptycho_nl.errors import ConfigError
-    from ptycho_nl.train.config import TrainConfig
+    from ptycho_nl.train.config import PRESET_CONFIGS, TrainConfig
     from ptycho_nl.train.setup import job_config
 
-    base = job_config(config)
+    if preset is not None and (config is not None or preset not in PRESET_CONFIGS):
+        raise CommandError(
+            "give --config FILE or --preset NAME, not both"
+            if config is not None
+            else f"unknown preset {preset!r}; choose from {', '.join(PRESET_CONFIGS)}"
+        )
+    base = PRESET_CONFIGS[preset] if preset is not None else job_config(config)
     if isinstance(base, Path):
         return base
     overrides = [*flag_overrides(flags), *sets]
@@ -60,7 +69,14 @@ def train_command(
         Path | None,
         typer.Option("--config", help="Training config JSON (TrainConfig); defaults if omitted."),
     ] = None,
+    preset: Annotated[
+        str | None,
+        typer.Option("--preset", help="A named config: tiny, small, nl-recall, nl-char."),
+    ] = None,
     model: Annotated[str | None, _common("Registered model name (model.name).")] = None,
+    model_type: Annotated[
+        str | None, _common("Variant of the family (model.type; nested: titan, hope, attention).")
+    ] = None,
     epochs: Annotated[int | None, _common("Training epochs (epochs).")] = None,
     batch_size: Annotated[int | None, _common("Groups per step (batch_size).")] = None,
     lr: Annotated[float | None, _common("Learning rate (optimizer.lr).")] = None,
@@ -76,9 +92,28 @@ def train_command(
     progress: Annotated[
         bool, typer.Option("--progress/--no-progress", help="Show a progress bar on stderr.")
     ] = True,
+    skip_qc: Annotated[
+        bool,
+        typer.Option(
+            "--skip-qc",
+            help="Train on data without a passing QC record (`tools gate data`); the "
+            "override is recorded in manifest.json (data_qc).",
+        ),
+    ] = False,
+    detect_anomaly: Annotated[
+        bool,
+        typer.Option(
+            "--detect-anomaly",
+            help="Nested models: anomaly mode around the memory writes; the job fails naming "
+            "the module and step of the first non-finite fast weight.",
+        ),
+    ] = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Train a model on an NPZ file and write the run directory and bundle.zip.
+
+    The data must have a passing QC record that matches it (`tools gate data DATA`, or the
+    directory's qc.json); otherwise the job fails naming why, unless --skip-qc.
 
     Example: ptycho-nl train --model pinn --epochs 8 --data D.npz --out R --set model.channels=[8,16,32]
     """
@@ -92,10 +127,13 @@ def train_command(
         "optimizer.lr": lr,
         "seed": seed,
         "telemetry.log_gpu_stats": True if log_gpu_stats else None,
+        "model.type": model_type,
+        "model.nested.detect_anomaly": True if detect_anomaly else None,
     }
     with reporting(as_json):
-        job_config = resolve_job_config(config, flags, sets or [])
-    result = train(job_config, data, out, resume=resume, progress=progress)
+        job_config = resolve_job_config(config, flags, sets or [], preset)
+    qc = "skip" if skip_qc else "require"
+    result = train(job_config, data, out, resume=resume, progress=progress, qc=qc)
     line = summary_json(result)
     failed = result.status == "failed"
     error = f"training failed: {result.error}" if failed else None

@@ -6,12 +6,14 @@ Cache layout (next to the data, or under `cache_dir`):
     <stem>.ptycho-cache/<sha256[:16]>/manifest.json  written last: sha256, arrays, scalars
 
 The directory is keyed by the source file's SHA-256, so a changed file gets a new cache and is
-never served stale; a cache whose manifest exists was validated when it was written.
+never served stale; a cache whose manifest exists was validated when it was written. A shard
+set (`data/shardset.py`) is cached the same way, as one dataset, keyed by its index's SHA-256.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +21,11 @@ import numpy as np
 import torch
 from pydantic import BaseModel
 
+from ptycho_nl.data.contract import CONTRACT_BY_KEY
 from ptycho_nl.data.grouping import group_neighbours
 from ptycho_nl.data.hdf5 import load_hdf5
 from ptycho_nl.data.npz import arrays_to_data, data_to_arrays, load_npz
+from ptycho_nl.data.shardset import ShardIndex, checked_index, index_path
 from ptycho_nl.data.types import PtychoData
 from ptycho_nl.errors import ContractError
 from ptycho_nl.io_utils import atomic_write, atomic_write_json, sha256_file
@@ -98,6 +102,88 @@ def _write_cache(data: PtychoData, directory: Path, sha256: str) -> CacheManifes
     return manifest
 
 
+def _per_pattern(key: str, value: np.ndarray) -> bool:
+    """Whether `key` holds one row per pattern (its contract shape for this rank starts with n)."""
+    shapes = [alt.strip() for alt in CONTRACT_BY_KEY[key].shape.split(" or ")]
+    dims = [[d for d in s.strip("()").split(",") if d.strip()] for s in shapes]
+    return any(d[:1] == ["n"] and len(d) == value.ndim for d in dims)
+
+
+def _write_shard_cache(
+    directory: Path, index: ShardIndex, cache: Path, sha256: str
+) -> CacheManifest:
+    """Concatenate a shard set into one cache without holding it in memory: each shard is
+    read once, its per-pattern rows copied into `.npy` memory maps; shared arrays (probe,
+    object) come from shard 0 and must be equal in every shard. The maps are renamed into
+    place when full and the manifest is written last, so a crash leaves no trusted cache."""
+    first = load_npz(directory / index.shards[0].file, mmap=True)
+    arrays0 = data_to_arrays(first)
+    keys = [k for k in ARRAY_KEYS if k in arrays0]
+    heads = {k: np.asarray(arrays0[k]) for k in keys}
+    rows = {k: _per_pattern(k, heads[k]) for k in keys}
+    shapes = {
+        k: (index.n_patterns, *heads[k].shape[1:]) if rows[k] else heads[k].shape for k in keys
+    }
+    cache.mkdir(parents=True, exist_ok=True)
+    temps = {k: cache / f".{k}.npy.partial" for k in keys}
+    maps = {
+        k: np.lib.format.open_memmap(temps[k], mode="w+", dtype=heads[k].dtype, shape=shapes[k])
+        for k in keys
+    }
+    try:
+        for entry in index.shards:
+            part = data_to_arrays(load_npz(directory / entry.file, mmap=True))
+            for k in keys:
+                n = entry.stop - entry.start if rows[k] else None
+                _check_shard_part(directory / entry.file, k, part.get(k), heads[k], n)
+                if rows[k]:
+                    maps[k][entry.start : entry.stop] = part[k]
+                else:
+                    maps[k][...] = part[k]
+        for k in keys:
+            maps[k].flush()
+            os.replace(temps[k], cache / f"{k}.npy")
+    finally:
+        maps.clear()
+        for temp in temps.values():
+            temp.unlink(missing_ok=True)
+    entries = {
+        k: CachedArray(file=f"{k}.npy", shape=list(shapes[k]), dtype=str(heads[k].dtype))
+        for k in keys
+    }
+    metadata = {k: v for k, v in first.metadata.items() if k != "shard"}
+    metadata["shard_set"] = {"n_shards": index.n_shards, "config_digest": index.config_digest}
+    manifest = CacheManifest(
+        source=str(directory),
+        sha256=sha256,
+        arrays=entries,
+        intensity_scale=index.intensity_scale,
+        dose=index.dose,
+        metadata=metadata,
+    )
+    atomic_write_json(cache / "manifest.json", manifest.model_dump(mode="json"))
+    return manifest
+
+
+def _check_shard_part(path: Path, key: str, part, head: np.ndarray, rows: int | None) -> None:
+    """A shard must hold `rows` patterns (its index range) of every key shard 0 has, and the
+    same shared arrays (rows None): otherwise it is not part of one scan."""
+    if part is None:
+        found = "absent"
+    elif rows is not None:
+        found = None if len(part) == rows else f"{len(part)} patterns, not {rows} (its range)"
+    else:
+        found = None if np.array_equal(np.asarray(part), head) else "different values"
+    if found is not None:
+        raise ContractError(
+            str(path),
+            [
+                f"{path}: key '{key}': expected the shard's part of one scan (as shard 0), "
+                f"found {found} [specs/data_contracts.md §8]"
+            ],
+        )
+
+
 def _read_cache(directory: Path, sha256: str) -> CacheManifest | None:
     path = directory / "manifest.json"
     if not path.is_file():
@@ -117,7 +203,8 @@ def _read_cache(directory: Path, sha256: str) -> CacheManifest | None:
 class MemmapDatasetBridge:
     """A validated dataset file served from a memory-mapped `.npy` cache.
 
-    path : .npz / .h5 / .hdf5 / .cxi     gridsize : 1 (single patterns) or g (g^2 neighbours)
+    path : .npz / .h5 / .hdf5 / .cxi, or a shard set (its directory or `shards.json`), read
+           as one dataset     gridsize : 1 (single patterns) or g (g^2 neighbours)
     Attributes: `.data` (PtychoData of np.memmap arrays), `.probe` (N, N) complex64 tensor,
     `.intensity_scale` (float, 1.0 when the file has none), `.groups` (G, C) int64,
     `.sha256` of the source file, `.cache_dir` (the directory in use).
@@ -132,14 +219,24 @@ class MemmapDatasetBridge:
         seed: int = 0,
     ):
         self.path = Path(path)
-        if not self.path.is_file():
+        shards = index_path(self.path)
+        if shards is None and not self.path.is_file():
             raise ContractError(
                 str(self.path), [f"{self.path}: file not found [specs/data_contracts.md §1]"]
             )
-        self.sha256 = sha256_file(self.path)
+        if shards is not None:
+            # A shard set: every shard checked against its hash on each open, as a single
+            # file is rehashed; the index's hash (it records every shard's) keys the cache.
+            directory, index = checked_index(shards)
+            self.path = directory
+            self.sha256 = sha256_file(shards)
+        else:
+            self.sha256 = sha256_file(self.path)
         self.cache_dir = cache_directory(self.path, self.sha256, cache_dir)
         manifest = _read_cache(self.cache_dir, self.sha256)
-        if manifest is None:
+        if manifest is None and shards is not None:
+            manifest = _write_shard_cache(directory, index, self.cache_dir, self.sha256)
+        elif manifest is None:
             manifest = _write_cache(load_any(self.path), self.cache_dir, self.sha256)
         maps = {
             key: np.load(self.cache_dir / entry.file, mmap_mode="r", allow_pickle=False)

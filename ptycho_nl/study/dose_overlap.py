@@ -40,22 +40,37 @@ def run_study(
     out_dir: str | Path,
     *,
     workers: int = 1,
+    scheduler: str | None = None,
+    dask_local: int | None = None,
+    scheduler_timeout_s: float = 10.0,
     force: bool = False,
     progress: bool = False,
 ) -> StudyResult:
-    """Run (or resume) every phase of `design` in `out_dir`, then render the report."""
+    """Run (or resume) every phase of `design` in `out_dir`, then render the report.
+
+    The jobs run on one executor for the whole study (`ptycho_nl.execution.make_executor`):
+    `workers` local processes, or a Dask scheduler at `scheduler`, or `dask_local` Dask workers
+    started here. An executor that cannot start raises `ExecutionError` before any job runs.
+    """
+    from ptycho_nl.execution import make_executor
     from ptycho_nl.progress import progress_bar
     from ptycho_nl.study.report import render_report, results_rows
 
     study_dir = Path(out_dir)
-    study_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(
-        study_dir / "design.json", {**design.model_dump(mode="json"), "digest": design.digest}
-    )
     phases = plan_jobs(design)
     succeeded: set[str] = set()
     manifests: dict[Phase, PhaseManifest] = {}
-    with progress_bar(enabled=progress) as bar:
+    # The executor first: a scheduler that does not answer leaves no study directory behind.
+    with (
+        make_executor(
+            workers, scheduler=scheduler, dask_local=dask_local, timeout_s=scheduler_timeout_s
+        ) as executor,
+        progress_bar(enabled=progress) as bar,
+    ):
+        study_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(
+            study_dir / "design.json", {**design.model_dump(mode="json"), "digest": design.digest}
+        )
         task = bar.add_task("study", total=sum(len(j) for j in phases.values()))
 
         def on_done(record: JobRecord) -> None:
@@ -68,7 +83,7 @@ def run_study(
                     phase=phase,
                     study_digest=design.digest,
                     jobs=jobs,
-                    workers=workers,
+                    executor=executor,
                     force=force,
                     succeeded=succeeded,
                     on_done=on_done,

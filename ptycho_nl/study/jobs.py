@@ -8,20 +8,21 @@ of its parameters) to typed parameters and input files. The runner:
 - skips a job whose previous record completed with the same digest and whose outputs still
   have their recorded hashes (status `skipped`), unless `force`;
 - records every other job as `completed` or `failed` (the error text kept, the phase goes on);
-- rewrites the phase manifest atomically after every job, so an interrupted run resumes.
+- rewrites the phase manifest atomically after every job, so an interrupted run resumes;
+- records each job's compute (`ptycho_nl.compute.ComputeRecord`, measured where it ran).
 
+Where the jobs run is an executor's business (`ptycho_nl.execution`: in this process, a local
+process pool, or Dask); the semantics above are the same on each.
 It knows no particular study: phases, job kinds and their parameters come from the caller.
 """
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import sys
 import time
 import traceback
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -29,7 +30,9 @@ from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, Field
 
+from ptycho_nl.compute import ComputeRecord, measure
 from ptycho_nl.config import config_digest
+from ptycho_nl.execution import Executor, JobFailure, error_text, make_executor
 from ptycho_nl.io_utils import atomic_write_text, sha256_file
 
 JobStatus = Literal["completed", "failed", "skipped"]
@@ -78,6 +81,10 @@ class JobRecord(BaseModel):
     started_at: str
     finished_at: str
     duration_s: float
+    job_dir: str | None = Field(None, description="Study-relative directory the job wrote in.")
+    compute: ComputeRecord | None = Field(
+        None, description="What running the job cost, where it ran (None: it did not run)."
+    )
 
 
 class PhaseManifest(BaseModel):
@@ -197,25 +204,29 @@ def _outputs_intact(study_dir: Path, record: JobRecord) -> bool:
     return True
 
 
-def _worker_init(threads: int) -> None:
-    """Cap a worker's threads before anything in it imports torch, which reads these variables
-    at import; a job that never imports torch then does not pay for importing it."""
-    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[name] = str(threads)
+@dataclass(frozen=True)
+class _Ran:
+    """What came back from where a job ran: its output or its error, and what it cost."""
+
+    output: JobOutput | None
+    error: str | None
+    compute: ComputeRecord
 
 
-def _execute(kind: JobKind, ctx: JobContext) -> JobOutput:
-    """Runs in the worker (or the caller's process): limit threads, call the job function in
-    its own directory."""
+def _execute(kind: JobKind, ctx: JobContext) -> _Ran:
+    """Runs where the job runs (a worker or the caller's process): limit threads, call the job
+    function in its own directory, measure it (a failed job's compute is recorded too)."""
     if (torch := sys.modules.get("torch")) is not None:
         torch.set_num_threads(ctx.threads)
-    ctx.out_dir.mkdir(parents=True, exist_ok=True)
-    return kind.fn(ctx)
-
-
-def _error_text(exc: BaseException) -> str:
-    message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+    with measure("cpu") as meter:  # study jobs run on the CPU (job_kinds: device="cpu")
+        try:
+            ctx.out_dir.mkdir(parents=True, exist_ok=True)
+            output, error = kind.fn(ctx), None
+        except Exception as exc:  # one failed job never stops the others
+            output, error = None, error_text(exc)
+            if os.environ.get("PTYCHO_NL_DEBUG"):
+                traceback.print_exc()
+    return _Ran(output, error, meter.record)
 
 
 def _decide(
@@ -243,6 +254,7 @@ def _decide(
             started_at=started,
             finished_at=started,
             duration_s=0.0,
+            job_dir=phase.job_dir(job.job_id),
         )
     inputs = {name: file_ref(study_dir, rel) for name, rel in job.inputs.items()}
     hashes = {name: ref.sha256 for name, ref in inputs.items()}
@@ -270,14 +282,12 @@ def _decide(
 
 
 def _finished(
-    study_dir: Path,
-    phase: Phase,
-    work: _Pending,
-    started: str,
-    t0: float,
-    output: JobOutput | None,
-    error: str | None,
+    study_dir: Path, phase: Phase, work: _Pending, started: str, t0: float, ran: _Ran | JobFailure
 ) -> JobRecord:
+    if isinstance(ran, JobFailure):  # the worker was lost, or the result could not come back
+        output, error, compute = None, ran.error, None
+    else:
+        output, error, compute = ran.output, ran.error, ran.compute
     status: JobStatus = "completed" if error is None else "failed"
     outputs: dict[str, FileRef] = {}
     if output is not None:
@@ -300,45 +310,29 @@ def _finished(
         started_at=started,
         finished_at=_now(),
         duration_s=round(time.perf_counter() - t0, 3),
+        job_dir=phase.job_dir(work.job.job_id),
+        compute=compute,
     )
 
 
-_Done = tuple[_Pending, str, float, JobOutput | None, str | None]
+def _run_pending(
+    executor: Executor, pending: Sequence[_Pending]
+) -> Iterator[tuple[_Pending, str, float, _Ran | JobFailure]]:
+    """Each pending job through the executor, timed from when the executor takes it (a serial
+    one takes each as it starts it; the others take all at once, so queueing counts)."""
+    if pending and executor.name == "serial":
+        import torch  # noqa: F401  (the caller's process: imported once, outside any job's time)
 
+    by_id = {work.job.job_id: work for work in pending}
+    handed: dict[str, tuple[str, float]] = {}
 
-def _run_serial(pending: Sequence[_Pending]) -> Iterator[_Done]:
-    if pending:
-        import torch  # noqa: F401  (here the caller's process: torch is imported once anyway)
+    def hand_over() -> Iterator[tuple[str, tuple]]:
+        for key, work in by_id.items():
+            handed[key] = (_now(), time.perf_counter())
+            yield key, (work.job.kind, work.ctx)
 
-    for work in pending:
-        started, t0 = _now(), time.perf_counter()
-        try:
-            output, error = _execute(work.job.kind, work.ctx), None
-        except Exception as exc:  # one failed job never stops the others
-            output, error = None, _error_text(exc)
-            if os.environ.get("PTYCHO_NL_DEBUG"):
-                traceback.print_exc()
-        yield work, started, t0, output, error
-
-
-def _run_parallel(
-    pending: Sequence[_Pending], workers: int, threads: int
-) -> Iterator[_Done]:
-    ctx_mp = multiprocessing.get_context("spawn")  # fork after torch threads start is unsafe
-    with ProcessPoolExecutor(
-        max_workers=workers, mp_context=ctx_mp, initializer=_worker_init, initargs=(threads,)
-    ) as pool:
-        running: dict[Future, tuple[_Pending, str, float]] = {}
-        for work in pending:
-            fut = pool.submit(_execute, work.job.kind, work.ctx)
-            running[fut] = (work, _now(), time.perf_counter())
-        while running:
-            done, _ = wait(running, return_when=FIRST_COMPLETED)
-            for fut in done:
-                work, started, t0 = running.pop(fut)
-                exc = fut.exception()
-                output = None if exc else fut.result()
-                yield work, started, t0, output, _error_text(exc) if exc else None
+    for key, ran in executor.run(_execute, hand_over()):
+        yield by_id[key], *handed[key], ran
 
 
 def run_phase(
@@ -348,6 +342,7 @@ def run_phase(
     study_digest: str,
     jobs: Sequence[Job],
     workers: int = 1,
+    executor: Executor | None = None,
     force: bool = False,
     succeeded: set[str] | None = None,
     on_done: Callable[[JobRecord], None] | None = None,
@@ -356,14 +351,26 @@ def run_phase(
 
     `succeeded` holds job ids of earlier phases that completed or were skipped; a job whose
     `requires` are not all in it fails at once with an "upstream" error. Jobs that succeed here
-    are added to it.
+    are added to it. The jobs run on `executor`, or on `make_executor(workers)` for this phase.
     """
+    if executor is None:
+        with make_executor(workers) as own:
+            return run_phase(
+                study_dir,
+                phase=phase,
+                study_digest=study_digest,
+                jobs=jobs,
+                executor=own,
+                force=force,
+                succeeded=succeeded,
+                on_done=on_done,
+            )
     previous = load_manifest(study_dir, phase.key)
     manifest = PhaseManifest(
         phase=phase.key, title=phase.title, study_digest=study_digest, updated_at=_now()
     )
     succeeded = succeeded if succeeded is not None else set()
-    threads = max(1, (os.cpu_count() or 1) // max(1, workers))
+    threads = getattr(executor, "threads", None) or max(1, (os.cpu_count() or 1) // executor.slots)
 
     def book(record: JobRecord) -> None:
         manifest.jobs[record.job_id] = record
@@ -380,9 +387,8 @@ def run_phase(
             book(decided)
         else:
             pending.append(decided)
-    done = _run_serial(pending) if workers <= 1 else _run_parallel(pending, workers, threads)
-    for work, started, t0, output, error in done:
-        book(_finished(study_dir, phase, work, started, t0, output, error))
+    for work, started, t0, ran in _run_pending(executor, pending):
+        book(_finished(study_dir, phase, work, started, t0, ran))
     manifest.jobs = {job.job_id: manifest.jobs[job.job_id] for job in jobs}  # caller's order
     _save(study_dir, manifest)
     return manifest

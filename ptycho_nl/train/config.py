@@ -11,6 +11,7 @@ from typing import Literal
 from pydantic import Field
 
 from ptycho_nl.config import StrictModel, config_digest
+from ptycho_nl.nested_config import NestedConfig
 
 
 class ModelConfig(StrictModel):
@@ -19,6 +20,10 @@ class ModelConfig(StrictModel):
     name: str = Field("pinn", description="registered model family (built in: pinn, supervised)")
     channels: tuple[int, int, int] = Field((32, 64, 128), description="encoder widths")
     amp_max: float = Field(2.0, gt=0, description="bound of the amplitude head")
+    type: str | None = Field(
+        None, description="variant within the family (nested: titan, hope, attention)"
+    )
+    nested: NestedConfig = Field(default_factory=NestedConfig, description="nested family")
 
 
 class DataConfig(StrictModel):
@@ -99,4 +104,38 @@ PRESET_CONFIGS: dict[str, TrainConfig] = {
     # A few seconds on 2 cores (N=32, 64 patterns): the study's and the tests' size.
     "tiny": TrainConfig(epochs=3, batch_size=16, optimizer=OptimizerConfig(lr=3e-3)),
     "small": TrainConfig(epochs=8, batch_size=32, optimizer=OptimizerConfig(lr=2e-3)),
+    # Nested-learning language models (docs/nested_learning.md); --model-type picks the blocks.
+    # nl-recall: 4 pairs recalled from 34+ tokens back through a window of 8; 320 steps.
+    "nl-recall": TrainConfig(
+        model=ModelConfig(
+            name="nested",
+            type="titan",
+            nested=NestedConfig(
+                task="recall",
+                dim=32,
+                layers=1,
+                window=8,
+                chunk=8,
+                cms_periods=(8, 16),
+                memory_hidden=32,
+                mlp_hidden=64,
+                seq_len=48,
+                train_sequences=1024,
+                recall_pairs=4,
+                recall_keys=8,
+                recall_values=8,
+            ),
+        ),
+        epochs=5,
+        batch_size=16,
+        optimizer=OptimizerConfig(lr=3e-3),
+        device="cpu",
+    ),
+    "nl-char": TrainConfig(
+        model=ModelConfig(name="nested", type="titan", nested=NestedConfig(task="char")),
+        epochs=1,
+        batch_size=16,
+        optimizer=OptimizerConfig(lr=3e-3),
+        device="cpu",
+    ),
 }

@@ -9,16 +9,18 @@ specs/training_outputs.md. Under `torchrun` the same code runs DDP (rank 0 write
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
 import torch
 
+from ptycho_nl.compute import ComputeMeter, measure
 from ptycho_nl.errors import PtychoError
 from ptycho_nl.progress import progress_bar
 from ptycho_nl.train import distributed as ddp
 from ptycho_nl.train.config import TrainConfig
-from ptycho_nl.train.manifest import finished_run
+from ptycho_nl.train.manifest import add_compute, finished_run, read_manifest, stamp_data_qc
 from ptycho_nl.train.records import (
     EpochStats,
     RunResult,
@@ -31,9 +33,12 @@ from ptycho_nl.train.records import (
 )
 from ptycho_nl.train.runlog import utc_iso
 from ptycho_nl.train.setup import (
+    QcPolicy,
     RunRequest,
+    check_data_qc,
     open_session,
     pick_device,
+    refuse_data,
     resolve_config,
     start_or_resume,
 )
@@ -49,6 +54,7 @@ def train(
     resume: bool = False,
     stop_after_epoch: int | None = None,
     progress: bool = True,
+    qc: QcPolicy = "off",
 ) -> RunResult:
     """Train one model and write its run directory; never raises for a bad job.
 
@@ -58,13 +64,55 @@ def train(
         "stopped_budget" (`resume=True` continues it exactly)
     A bad config, a data file that fails the contract or a sentinel stop ends as status
     "failed" with the error text in manifest.json; a completed run with the same config digest
-    already in `out_dir` is "skipped".
+    already in `out_dir` is "skipped". The manifest's `compute` block is what the job cost.
+    qc : "require" refuses data without a passing, matching QC record (a failed job naming
+        why), "skip" trains anyway and records the override, "off" (library callers) neither;
+        the manifest's `data_qc` says which (`setup.check_data_qc`, specs/gates.md).
     """
+    earlier = read_manifest(Path(out_dir)) if resume else None
+    if qc != "off" and not _data_gated(config):
+        qc = "off"  # the family's data are not scans (ModelFamily.data_gate)
+    with measure() as meter:
+        try:
+            data_qc = check_data_qc(data_path, qc)
+        except PtychoError as exc:  # refused before any work: a failed job naming why
+            data_qc, result = None, refuse_data(config, str(exc), out_dir, data_path)
+        else:
+            result = _train(meter, config, data_path, out_dir, resume, stop_after_epoch, progress)
+    written = read_manifest(result.run_dir)
+    if os.environ.get("RANK", "0") == "0" and written is not None:  # rank 0 writes (DDP)
+        stamped = add_compute(result.run_dir, written, meter.record, earlier=earlier)
+        result.manifest = stamped.model_dump(mode="json")
+    if data_qc is not None and os.environ.get("RANK", "0") == "0":
+        result.manifest = stamp_data_qc(result.run_dir, data_qc) or result.manifest
+    return result
+
+
+def _data_gated(config) -> bool:
+    """Whether the data QC gate applies to the configured family's data (True when the config
+    does not resolve: `_train` then fails the job naming why)."""
+    from ptycho_nl.models.registry import model_family
+
+    try:
+        return model_family(resolve_config(config).model.name).data_gate
+    except (PtychoError, KeyError, ValueError):
+        return True
+
+
+def _train(
+    meter: ComputeMeter,
+    config: TrainConfig | dict | str | Path,
+    data_path: str | Path,
+    out_dir: str | Path,
+    resume: bool,
+    stop_after_epoch: int | None,
+    progress: bool,
+) -> RunResult:
     run_dir, started = Path(out_dir), utc_iso()
     cfg = None
     try:
         cfg = resolve_config(config)
-        device = pick_device(cfg.device)
+        device = meter.device = pick_device(cfg.device)
     except PtychoError as exc:
         return finish_failed(run_dir, cfg, str(exc), started_utc=started, data_path=data_path)
     ctx = ddp.init_distributed(device)

@@ -2,6 +2,8 @@
 
 `job_manifest` is the only place a manifest is built (it stamps provenance and the finish
 time); `write_manifest` the only place it is written. Statuses: specs/training_outputs.md.
+`add_compute` stamps the session's compute (`ptycho_nl.compute`) on the written manifest once
+the job has ended, whatever its status; a resumed run adds its earlier sessions' figures.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from ptycho_nl.compute import ComputeRecord
 from ptycho_nl.io_utils import atomic_write_text
 from ptycho_nl.provenance import environment, git_sha
 from ptycho_nl.train.runlog import utc_iso
@@ -41,6 +44,8 @@ class JobManifest(BaseModel):
     environment: dict[str, Any] = {}
     started_utc: str | None = None
     finished_utc: str | None = None
+    compute: ComputeRecord | None = None  # None only in manifests from before compute records
+    data_qc: dict[str, Any] | None = None  # the data's QC check (train.setup.check_data_qc)
 
 
 def job_manifest(
@@ -91,3 +96,28 @@ def finished_run(run_dir: Path, digest: str) -> JobManifest | None:
     ):
         return previous
     return None
+
+
+def add_compute(
+    run_dir: Path, manifest: JobManifest, session: ComputeRecord, *, earlier: JobManifest | None
+) -> JobManifest:
+    """`manifest` with this session's compute (plus `earlier`'s, the manifest the session
+    resumed from), written over the one on disk. A skipped job keeps the compute of the run
+    that made its bundle: skipping cost nothing worth billing."""
+    if manifest.status == "skipped" and manifest.compute is not None:
+        return manifest
+    if earlier is not None and earlier.compute is not None:
+        session = session.plus(earlier.compute)
+    stamped = manifest.model_copy(update={"compute": session})
+    write_manifest(run_dir, stamped)
+    return stamped
+
+
+def stamp_data_qc(run_dir: Path, data_qc: dict[str, Any]) -> dict[str, Any] | None:
+    """Record the data's QC check (passed record or --skip-qc override) on the written manifest."""
+    manifest = read_manifest(run_dir)
+    if manifest is None:
+        return None
+    stamped = manifest.model_copy(update={"data_qc": data_qc})
+    write_manifest(run_dir, stamped)
+    return stamped.model_dump(mode="json")

@@ -11,14 +11,14 @@ import math
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch import nn
 
 from ptycho_nl.config import load_config, validate_config
 from ptycho_nl.errors import ConfigError, PtychoError
-from ptycho_nl.io_utils import atomic_write_json
+from ptycho_nl.io_utils import atomic_write_json, sha256_file
 from ptycho_nl.models.registry import StepFn, StepOutput, TaskInputs, TrainingTask, prepare_task
 from ptycho_nl.provenance import environment
 from ptycho_nl.train import distributed as ddp
@@ -54,6 +54,52 @@ def job_config(path: Path | None, *, log_gpu_stats: bool = False) -> TrainConfig
         raw["telemetry"]["log_gpu_stats"] = True
         config = TrainConfig.model_validate(raw)
     return config
+
+
+QcPolicy = Literal["require", "skip", "off"]
+
+
+def check_data_qc(data_path: str | Path, policy: QcPolicy) -> dict[str, Any] | None:
+    """The `data_qc` block of the manifest, after the check `policy` asks for: "require"
+    raises QcError (one line) unless a passing QC record matches the data's bytes; "skip"
+    records the override (and what record, if any, was there); "off" checks nothing."""
+    from ptycho_nl.data.qc import QcError, require_passed
+
+    if policy == "off":
+        return None
+    if policy == "skip":
+        try:
+            path, record = require_passed(data_path)
+            found = f"passing record {path}"
+        except QcError as exc:
+            found = str(exc)
+        return {"status": "skipped", "override": "--skip-qc", "found": found}
+    path, record = require_passed(data_path)
+    data = Path(data_path)
+    return {
+        "status": "passed",
+        "record": str(path),
+        "record_sha256": record.record_sha256,
+        # what was trained on: the file's bytes (checked against the record), or a set's digest
+        "data_sha256": sha256_file(data) if data.is_file() else record.data_sha256,
+    }
+
+
+def refuse_data(config, error: str, out_dir: str | Path, data_path: str | Path):
+    """The failed job of data refused by its QC check (config recorded when it resolves)."""
+    import os
+
+    from ptycho_nl.train.records import finish_failed
+    from ptycho_nl.train.runlog import utc_iso
+
+    try:
+        cfg = resolve_config(config)
+    except PtychoError:
+        cfg = None
+    write = os.environ.get("RANK", "0") == "0"
+    return finish_failed(
+        Path(out_dir), cfg, error, started_utc=utc_iso(), data_path=data_path, write=write
+    )
 
 
 def pick_device(name: str) -> torch.device:

@@ -27,10 +27,15 @@ def scan() -> PtychoData:
 
 @pytest.fixture(scope="session")
 def tiny_npz(tmp_path_factory) -> Path:
-    """The simulator's `tiny` preset (64 patterns of 32x32), written once per session."""
+    """The simulator's `tiny` preset (64 patterns of 32x32), written once per session, with the
+    data gate's QC record beside it (`tiny.qc.json`): `ptycho-nl train` refuses data without one."""
+    from ptycho_nl.gates.data_qc import run_data_qc
     from ptycho_nl.simulate import PRESETS, simulate_dataset
 
-    return simulate_dataset(PRESETS["tiny"], tmp_path_factory.mktemp("data") / "tiny.npz")
+    path = simulate_dataset(PRESETS["tiny"], tmp_path_factory.mktemp("data") / "tiny.npz")
+    report, _ = run_data_qc(path)
+    assert report.passed, report.failing()
+    return path
 
 
 @pytest.fixture(scope="module")

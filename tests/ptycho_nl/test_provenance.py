@@ -16,6 +16,20 @@ def test_environment_records_versions_and_a_boolean_cuda():
     assert ("cuda_device" in env) is env["cuda"]
 
 
+def test_environment_records_the_determinism_switches_as_they_stand():
+    before = torch.are_deterministic_algorithms_enabled()
+    try:
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        assert environment()["deterministic_algorithms"] is True
+        torch.use_deterministic_algorithms(False)
+        assert environment()["deterministic_algorithms"] is False
+    finally:
+        torch.use_deterministic_algorithms(before, warn_only=True)
+    env = environment()
+    assert env["cudnn_benchmark"] is bool(torch.backends.cudnn.benchmark)
+    assert env["cudnn_deterministic"] is bool(torch.backends.cudnn.deterministic)
+
+
 def test_git_sha_is_the_checkout_head_and_none_outside_one(tmp_path):
     repo = tmp_path / "repo"
     repo.mkdir()

@@ -29,9 +29,13 @@ def test_bundle_reloads_and_predicts_like_the_in_memory_model(tmp_path):
     bundle = load_bundle(path, expected_sha256=sha)
     assert (bundle.model_name, bundle.patch_size) == ("pinn", 32)
     assert not bundle.model.training
+    original, reloaded = model.state_dict(), bundle.model.state_dict()
+    assert original.keys() == reloaded.keys()
+    assert all(torch.equal(original[k], reloaded[k]) for k in original)
     x = torch.rand(300, 32, 32) * 0.1
-    with torch.no_grad():
-        expected = model(x)
+    # predict runs channels-last under inference mode: the same layout gives the same bits.
+    with torch.inference_mode():
+        expected = model.to(memory_format=torch.channels_last)(x)
     got = bundle.predict(x, batch_size=64)  # several chunks, input normalisation inside
     assert got.dtype == torch.complex64 and torch.equal(got, expected)
 

@@ -1,5 +1,6 @@
 """End-to-end training runs on the simulator's tiny preset: outputs, learning, resume, failures."""
 
+import copy
 import json
 
 import pytest
@@ -82,8 +83,10 @@ def test_bundle_predicts_like_the_in_memory_model(tiny_run, tiny_npz):
     x = torch.from_numpy(data.diffraction[:20].copy())
     bundle = load_bundle(tiny_run.bundle_path, expected_sha256=tiny_run.manifest["bundle_sha256"])
     assert bundle.meta["normalisation"]["intensity_scale"] == pytest.approx(data.intensity_scale)
-    with torch.no_grad():
-        expected = tiny_run.model(x)
+    # predict runs channels-last under inference mode: the same layout gives the same bits.
+    with torch.inference_mode():
+        twin = copy.deepcopy(tiny_run.model)  # the fixture's model stays as it is
+        expected = twin.to(memory_format=torch.channels_last)(x)
     assert torch.equal(bundle.predict(x, batch_size=7), expected)
     # best_model.pt holds the same weights as the bundle
     best = torch.load(tiny_run.run_dir / "checkpoints/best_model.pt", weights_only=True)

@@ -59,6 +59,7 @@ def test_missing_key_is_a_failed_job_with_the_contract_message(
             "--out",
             str(run),
             "--no-progress",
+            "--skip-qc",  # past the QC refusal, to the loader's contract check
         ],
     )
     assert result.exit_code == 1, result.output
@@ -122,6 +123,7 @@ def test_console_script_fails_in_one_line_without_traceback(config_file, missing
             str(missing_key_npz),
             "--out",
             str(tmp_path / "run"),
+            "--skip-qc",  # past the QC refusal, to the loader's contract check
         ],
         capture_output=True,
         text=True,

@@ -1,0 +1,104 @@
+"""Dask overhead per study job against the local process pool, on a tiny study grid.
+
+Usage: python benchmarks/bench_dask.py [--repeats 3] [--workers 2]
+
+Both executors run the same grid (2 doses x 2 views, ePIE only: 16 jobs in phases C, D, F, G)
+in the same run, alternating, each into a fresh study directory:
+  - baseline: `make_executor(workers=W)`, the local pool of spawned processes;
+  - Dask: `make_executor(dask_local=W)`, a LocalCluster of W one-thread worker processes.
+Each executor is started and warmed first (every worker imports torch and the simulator), so
+the timed part is the phases alone: what the executor adds per job (scheduling, pickling the
+job context, shipping the result), not process start-up, which is reported on its own line.
+Goal: Dask per-job time <= 1.05 x the pool's (median of the repeats).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads (finding PERF-001)
+
+
+def _warm() -> int:
+    """Run in each worker before timing: the imports every study job pays once per process."""
+    import torch  # noqa: F401
+
+    import ptycho_nl.simulate  # noqa: F401
+
+    time.sleep(0.2)  # long enough that the warm-up tasks spread over the workers
+    return os.getpid()
+
+
+def run_grid(executor, study_dir: Path) -> tuple[float, int]:
+    """(seconds for every phase of the grid, jobs run) on a warm executor."""
+    from ptycho_nl.study.design import StudyDesign, ViewSpec
+    from ptycho_nl.study.jobs import run_phase
+    from ptycho_nl.study.plan import plan_jobs
+
+    design = StudyDesign(
+        name="bench_dask",
+        doses=[1e3, 1e5],
+        views=[ViewSpec(name="dense", overlap=0.7), ViewSpec(name="sparse", overlap=0.35)],
+        iterative=["epie"],
+        object_size=96,
+        patch_size=32,
+        iterations=4,
+        tiles_per_side=3,
+    )
+    succeeded: set[str] = set()
+    start, jobs = time.perf_counter(), 0
+    for phase, phase_jobs in plan_jobs(design).items():
+        if phase_jobs:
+            manifest = run_phase(
+                study_dir, phase=phase, study_digest=design.digest, jobs=phase_jobs,
+                executor=executor, succeeded=succeeded,
+            )  # fmt: skip
+            failed = [k for k, j in manifest.jobs.items() if j.status == "failed"]
+            if failed:
+                sys.exit(f"bench_dask: jobs failed: {failed}")
+            jobs += len(phase_jobs)
+    return time.perf_counter() - start, jobs
+
+
+def measure(kwargs: dict, workdir: Path) -> tuple[float, float, int]:
+    """(start-up seconds, grid seconds, jobs) for one executor."""
+    from ptycho_nl.execution import make_executor
+
+    t0 = time.perf_counter()
+    with make_executor(**kwargs) as executor:
+        list(executor.run(_warm, [(f"warm-{i}", ()) for i in range(executor.slots)]))
+        startup = time.perf_counter() - t0
+        seconds, jobs = run_grid(executor, workdir)
+    return startup, seconds, jobs
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+    cases = {"pool": {"workers": args.workers}, "dask": {"dask_local": args.workers}}
+    results: dict[str, list[tuple[float, float, int]]] = {name: [] for name in cases}
+    with tempfile.TemporaryDirectory() as tmp:
+        for r in range(args.repeats):
+            for name, kwargs in cases.items():
+                results[name].append(measure(kwargs, Path(tmp) / f"{name}-{r}"))
+    per_job = {n: statistics.median(s / j for _, s, j in rs) for n, rs in results.items()}
+    startup = {n: statistics.median(st for st, _, _ in rs) for n, rs in results.items()}
+    jobs = results["pool"][0][2]
+    ratio = per_job["dask"] / per_job["pool"]
+    print(f"tiny grid: {jobs} jobs, {args.workers} workers, median of {args.repeats} repeat(s)")
+    for name in cases:
+        print(f"  {name:<5} {per_job[name]:.3f} s/job   start-up + warm-up {startup[name]:.2f} s")
+    verdict = "meets" if ratio <= 1.05 else "misses"
+    print(f"Dask / pool per job: {ratio:.3f} ({verdict} the goal <= 1.05)")
+
+
+if __name__ == "__main__":
+    main()

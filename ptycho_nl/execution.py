@@ -1,0 +1,257 @@
+"""Where independent jobs run: one executor interface, three implementations.
+
+`make_executor(workers, scheduler=, dask_local=)` is a context manager giving an `Executor`:
+
+- `workers <= 1`: in this process, one job after another (`SerialExecutor`);
+- `workers > 1`: a local pool of spawned processes (`PoolExecutor`), no extra services;
+- `scheduler="tcp://host:8786"`: an existing Dask scheduler (a batch cluster through
+  dask-jobqueue, or `dask scheduler` + `dask worker`), or `dask_local=N`: a Dask `LocalCluster`
+  of N one-thread worker processes started for the run (`DaskExecutor`). Dask is the optional
+  extra `ptycho-nl[distributed]`, imported only here and only then.
+
+`executor.run(fn, jobs)` takes `(key, args)` pairs and yields `(key, fn(*args))` or
+`(key, JobFailure)` in completion order. An exception in a job is that job's failure, never the
+run's. A worker lost mid-job (killed, out of memory) reruns the lost work only: Dask reschedules
+the tasks of a dead worker (up to `distributed.scheduler.allowed-failures` times, then
+`KilledWorker`); the local pool, which dies as a whole, is restarted with the jobs that had not
+finished (those running beside the lost one included), each at most `retries` more times.
+Skipping, resuming and manifests are the caller's (`ptycho_nl.study.jobs.run_phase`).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import sys
+import traceback
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from ptycho_nl.errors import PtychoError
+
+Jobs = Iterable[tuple[str, tuple[Any, ...]]]
+Outcome = tuple[str, Any]  # (key, result or JobFailure)
+
+
+class ExecutionError(PtychoError):
+    """An executor could not start (no scheduler at the address, Dask not installed, ...)."""
+
+
+@dataclass(frozen=True)
+class JobFailure:
+    """A job that raised (`error` is `Type: first line`) or whose worker was lost."""
+
+    error: str
+    worker_lost: bool = False
+
+
+def error_text(exc: BaseException) -> str:
+    """`Type: first line of the message`: one line for a manifest."""
+    text = str(exc).strip()
+    message = text.splitlines()[0] if text else ""
+    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+
+
+def _limit_threads(threads: int | None) -> None:
+    """Cap a job's threads: the variables torch reads at import, and torch if already loaded."""
+    if threads is None:
+        return
+    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[name] = str(threads)
+    if (torch := sys.modules.get("torch")) is not None:
+        torch.set_num_threads(threads)
+
+
+def _call(fn: Callable[..., Any], args: tuple[Any, ...], threads: int | None) -> Any:
+    """Runs where the job runs: a job's exception becomes its JobFailure."""
+    _limit_threads(threads)
+    try:
+        return fn(*args)
+    except Exception as exc:  # one failed job never stops the others
+        if os.environ.get("PTYCHO_NL_DEBUG"):
+            traceback.print_exc()
+        return JobFailure(error_text(exc))
+
+
+class Executor(Protocol):
+    name: str
+    slots: int  # jobs that run at the same time
+
+    def run(self, fn: Callable[..., Any], jobs: Jobs) -> Iterator[Outcome]: ...
+
+
+class SerialExecutor:
+    """One job after another in this process (threads left as the caller set them)."""
+
+    name = "serial"
+    slots = 1
+
+    def run(self, fn: Callable[..., Any], jobs: Jobs) -> Iterator[Outcome]:
+        for key, args in jobs:
+            yield key, _call(fn, args, None)
+
+
+def _worker_init(threads: int) -> None:
+    """Before anything in the worker imports torch (which reads these at import)."""
+    _limit_threads(threads)
+
+
+class PoolExecutor:
+    """A pool of spawned processes (fork after torch threads start is unsafe), kept from one
+    `run` to the next so the workers import torch once per executor, not once per phase."""
+
+    name = "pool"
+
+    def __init__(self, workers: int, threads: int, retries: int = 2):
+        self.slots, self.threads, self.retries = workers, threads, retries
+        self._pool: ProcessPoolExecutor | None = None
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+    def run(self, fn: Callable[..., Any], jobs: Jobs) -> Iterator[Outcome]:
+        todo, attempts = list(jobs), Counter[str]()
+        while todo:
+            lost = []
+            for key, args, outcome in self._run_once(fn, todo):
+                if outcome is None:
+                    lost.append((key, args))
+                else:
+                    yield key, outcome
+            todo = []
+            for key, args in lost:
+                attempts[key] += 1
+                if attempts[key] > self.retries:
+                    failure = f"WorkerLost: the worker died {attempts[key]} times"
+                    yield key, JobFailure(failure, worker_lost=True)
+                else:
+                    todo.append((key, args))
+
+    def _run_once(self, fn, todo) -> Iterator[tuple[str, tuple, Any]]:
+        """Run `todo` in the pool; outcome None: lost with a broken pool (then replaced)."""
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(
+                max_workers=self.slots,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_worker_init,
+                initargs=(self.threads,),
+            )
+        running = {self._pool.submit(_call, fn, args, None): (key, args) for key, args in todo}
+        broken = False
+        while running:
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for fut in done:
+                key, args = running.pop(fut)
+                try:
+                    yield key, args, fut.result()
+                except BrokenProcessPool:
+                    broken = True
+                    yield key, args, None
+                except Exception as exc:  # the result could not come back (pickling)
+                    yield key, args, JobFailure(error_text(exc))
+        if broken:
+            self.close()
+
+
+class DaskExecutor:
+    """Jobs as Dask tasks on a distributed cluster; `client` is a `distributed.Client`."""
+
+    name = "dask"
+
+    def __init__(self, client: Any, threads: int | None):
+        self.client, self.threads = client, threads
+        self.slots = max(1, sum(client.nthreads().values()))
+
+    def run(self, fn: Callable[..., Any], jobs: Jobs) -> Iterator[Outcome]:
+        from distributed import as_completed
+        from distributed.scheduler import KilledWorker
+
+        token = uuid.uuid4().hex[:8]
+        futures = {
+            self.client.submit(_call, fn, args, self.threads, key=f"{key}-{token}", pure=False): key
+            for key, args in jobs
+        }
+        # with_results: finished results come back in batches, not one round trip per job;
+        # raise_errors=False: a task that errored (KilledWorker) comes back as its future.
+        for fut, result in as_completed(futures, with_results=True, raise_errors=False):
+            key = futures[fut]
+            if fut.status == "error":
+                exc = fut.exception()
+                lost = isinstance(exc, KilledWorker)
+                result = JobFailure(
+                    f"WorkerLost: {error_text(exc)}" if lost else error_text(exc), worker_lost=lost
+                )
+            fut.release()
+            yield key, result
+
+
+@contextmanager
+def _dask_client(scheduler: str | None, dask_local: int | None, timeout_s: float):
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError:
+        raise ExecutionError(
+            "Dask is not installed: pip install 'ptycho-nl[distributed]'"
+        ) from None
+    if scheduler is not None:
+        try:
+            client = Client(scheduler, timeout=timeout_s)
+        except (OSError, TimeoutError, ValueError) as exc:
+            raise ExecutionError(
+                f"Dask scheduler {scheduler}: no answer within {timeout_s:g} s ({error_text(exc)})"
+            ) from None
+        with client:
+            yield client
+        return
+    with (
+        LocalCluster(
+            n_workers=dask_local,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+        ) as cluster,
+        Client(cluster, timeout=timeout_s) as client,
+    ):
+        yield client
+
+
+@contextmanager
+def make_executor(
+    workers: int = 1,
+    *,
+    scheduler: str | None = None,
+    dask_local: int | None = None,
+    threads: int | None = None,
+    timeout_s: float = 10.0,
+    retries: int = 2,
+) -> Iterator[Executor]:
+    """The executor for these options (module docstring). `threads`: per job in a worker
+    (default: this machine's cores over the parallel jobs); `timeout_s`: to reach a scheduler."""
+    if scheduler is not None and dask_local is not None:
+        raise ExecutionError("give one of --scheduler ADDRESS or --dask-local N, not both")
+    if dask_local is not None and dask_local < 1:
+        raise ExecutionError(f"--dask-local {dask_local}: need at least 1 worker")
+    if scheduler is not None or dask_local is not None:
+        with _dask_client(scheduler, dask_local, timeout_s) as client:
+            executor = DaskExecutor(client, threads)
+            if executor.threads is None:
+                executor.threads = max(1, (os.cpu_count() or 1) // executor.slots)
+            yield executor
+        return
+    if workers <= 1:
+        yield SerialExecutor()
+        return
+    per_job = threads or max(1, (os.cpu_count() or 1) // workers)
+    pool = PoolExecutor(workers, per_job, retries)
+    try:
+        yield pool
+    finally:
+        pool.close()

@@ -1,0 +1,81 @@
+"""The executors: the same outcomes serial, in a process pool and on Dask; a lost worker reruns
+only the lost work; a scheduler that does not answer is one line."""
+
+import socket
+import sys
+from collections import Counter
+
+import pytest
+from exec_jobfns import calls, die_once, fail, square
+
+from ptycho_nl.execution import ExecutionError, JobFailure, make_executor
+
+
+def _jobs(log_dir, n=4):
+    return [(f"j{i}", (str(log_dir), f"j{i}", i)) for i in range(n)]
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_local_executors_return_every_result_and_isolate_failures(tmp_path, workers):
+    with make_executor(workers) as ex:
+        got = dict(ex.run(square, _jobs(tmp_path)))
+        failed = dict(ex.run(fail, [("bad", (str(tmp_path), "bad"))]))
+    assert got == {f"j{i}": i * i for i in range(4)}
+    assert failed == {"bad": JobFailure("KeyError: 'diffraction'")}
+    assert Counter(calls(tmp_path)) == Counter(["j0", "j1", "j2", "j3", "bad"])
+
+
+def test_pool_reruns_a_job_whose_worker_died_and_not_the_finished_ones(tmp_path):
+    with make_executor(2) as ex:
+        done = dict(ex.run(square, _jobs(tmp_path)))
+        rerun = dict(ex.run(die_once, [("k", (str(tmp_path), "k", 5))]))
+    assert done == {f"j{i}": i * i for i in range(4)} and rerun == {"k": 25}
+    assert Counter(calls(tmp_path)) == Counter(["j0", "j1", "j2", "j3", "k", "k"])
+
+
+def test_both_dask_options_at_once_are_refused():
+    both = make_executor(scheduler="tcp://127.0.0.1:1", dask_local=1)
+    with pytest.raises(ExecutionError, match="not both"), both:
+        pass
+
+
+def test_scheduler_that_does_not_answer_is_one_line(tmp_path):
+    pytest.importorskip("distributed")
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    address = f"tcp://127.0.0.1:{port}"
+    with pytest.raises(ExecutionError) as info, make_executor(scheduler=address, timeout_s=1.0):
+        pass
+    message = str(info.value)
+    assert "\n" not in message and address in message and "no answer within 1 s" in message
+
+
+@pytest.mark.slow
+def test_dask_local_cluster_reruns_only_the_job_whose_worker_was_killed(tmp_path):
+    pytest.importorskip("distributed")
+    jobs = [(k, (*args, False)) for k, args in _jobs(tmp_path, 3)]
+    jobs.insert(1, ("k", (str(tmp_path), "k", 5, True)))
+    with make_executor(dask_local=2) as ex:
+        assert ex.name == "dask" and ex.slots == 2
+        got = dict(ex.run(die_once, jobs))
+    assert got == {"j0": 0, "j1": 1, "j2": 4, "k": 25}
+    # The killed attempt and its rerun; every other job ran once.
+    assert Counter(calls(tmp_path)) == Counter({"j0": 1, "j1": 1, "j2": 1, "k": 2})
+
+
+@pytest.mark.slow
+def test_dask_job_whose_worker_dies_past_the_allowed_failures_fails_as_worker_lost(tmp_path):
+    dask = pytest.importorskip("dask")
+    no_reruns = dask.config.set({"distributed.scheduler.allowed-failures": 0})
+    with no_reruns, make_executor(dask_local=1) as ex:
+        got = dict(ex.run(die_once, [("k", (str(tmp_path), "k", 5, True))]))
+    assert got["k"].worker_lost and got["k"].error.startswith("WorkerLost: ")
+    assert calls(tmp_path) == ["k"]  # not rerun
+
+
+def test_dask_options_without_dask_installed_are_one_line(monkeypatch):
+    monkeypatch.setitem(sys.modules, "distributed", None)  # as if the extra were not installed
+    missing = pytest.raises(ExecutionError, match=r"pip install 'ptycho-nl\[distributed\]'")
+    with missing, make_executor(dask_local=1):
+        pass

@@ -1,0 +1,1 @@
+"""`tools report session`: the session status from records (docs/tools.md, "Session report")."""
