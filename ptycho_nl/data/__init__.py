@@ -18,6 +18,7 @@ _LAZY = {
     "load_any": "ptycho_nl.data.bridge",
     "load_hdf5": "ptycho_nl.data.hdf5",
     "group_neighbours": "ptycho_nl.data.grouping",
+    "import_file": "ptycho_nl.data.importers",
 }
 
 __all__ = ["CONTRACT", "PtychoData", "load_npz", "save_npz", "validate_arrays", *_LAZY]

@@ -21,6 +21,8 @@ SPEC = "specs/data_contracts.md"
 KEYS_SECTION = "§2"
 VALUES_SECTION = "§3"
 LEGACY_SECTION = "§4"
+DETECTOR_SECTION = "§6"
+IMPORTS_SECTION = "§7"
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,16 @@ CONTRACT: tuple[KeySpec, ...] = (
     KeySpec("intensity_scale", "no", "()", "float64", "scale s: counts = (s * diffraction)^2"),
     KeySpec("dose", "no", "()", "float64", "mean photons per pattern"),
     KeySpec("metadata", "no", "()", "str", "JSON object: provenance (digest, seeds, git SHA)"),
+    KeySpec(
+        "mask", "no", "(N, N) or (n, N, N)", "bool", "valid detector pixels (False = excluded)"
+    ),
+    KeySpec(
+        "background",
+        "no",
+        "() or (N, N)",
+        "float32",
+        "background intensity b added to the model intensity",
+    ),  # fmt: skip
 )
 
 CONTRACT_BY_KEY = {spec.key: spec for spec in CONTRACT}
@@ -76,13 +88,22 @@ def _expected_shape(spec: KeySpec, dims: dict[str, int]) -> tuple[str, tuple[int
     return text, sizes
 
 
+def _shape_fits(shape: tuple[int, ...], sizes: tuple[int | None, ...]) -> bool:
+    return len(shape) == len(sizes) and all(
+        want is None or want == got for want, got in zip(sizes, shape, strict=True)
+    )
+
+
 def _check_key(source: str, key: str, value: Any, dims: dict[str, int]) -> list[str]:
     spec = CONTRACT_BY_KEY[key]
     arr = np.asarray(value)
-    expected, sizes = _expected_shape(spec, dims)
-    shape_ok = arr.ndim == len(sizes) and all(
-        want is None or want == got for want, got in zip(sizes, arr.shape, strict=True)
-    )
+    # A shape column may list alternatives ("(N, N) or (n, N, N)"): any one of them fits.
+    options = [
+        _expected_shape(KeySpec(key, spec.required, alt.strip(), spec.dtype, ""), dims)
+        for alt in spec.shape.split(" or ")
+    ]
+    expected = " or ".join(text for text, _ in options)
+    shape_ok = any(_shape_fits(arr.shape, sizes) for _, sizes in options)
     if not shape_ok or _dtype_name(arr) != spec.dtype:
         return [
             f"{source}: key '{key}': expected {expected}, found {_describe(arr)} "
@@ -136,6 +157,16 @@ def _value_problems(source: str, key: str, arr: np.ndarray) -> list[str]:
             f"{source}: key 'diffraction': expected amplitudes >= 0, found {negative} negative "
             f"values (min {minimum:.4g}) {_ref(VALUES_SECTION)}"
         ]
+    if key == "background" and negative:
+        return [
+            f"{source}: key 'background': expected intensities >= 0, found {negative} negative "
+            f"values (min {minimum:.4g}) {_ref(DETECTOR_SECTION)}"
+        ]
+    if key == "mask" and not bool(np.asarray(arr).any()):
+        return [
+            f"{source}: key 'mask': expected at least one valid (True) pixel, found none "
+            f"{_ref(DETECTOR_SECTION)}"
+        ]
     if key in ("intensity_scale", "dose") and float(arr) <= 0:
         return [
             f"{source}: key '{key}': expected a positive scalar, found {float(arr):.6g} "
@@ -166,6 +197,9 @@ def validate_arrays(mapping: Mapping[str, Any], source: str) -> list[str]:
     `source` names the file in the messages. Unknown keys are allowed and ignored; legacy keys
     must be normalised first (`normalise_legacy`).
     """
+    hint = axis_order_hint(mapping, source)
+    if hint:
+        return hint  # every other message would follow from the transposed stack
     problems: list[str] = []
     for legacy, key in LEGACY_ALIASES.items():
         if legacy in mapping:
@@ -227,6 +261,38 @@ def _metadata_of(arrays: Mapping[str, Any]) -> dict[str, Any]:
     return parsed if isinstance(parsed, dict) else {}
 
 
+def _legacy_layouts(arrays: dict[str, Any], source: str) -> tuple[dict[str, Any], list[str]]:
+    """PtychoPINN's gridsize-1 `Y` (n, N, N, 1) loses its channel axis (with a warning)."""
+    notes: list[str] = []
+    if "Y" in arrays:
+        y = np.asarray(arrays["Y"])
+        if y.ndim == 4 and y.shape[-1] == 1:
+            arrays["Y"] = y[..., 0]
+            notes.append(
+                f"{source}: key 'Y': legacy {tuple(y.shape)} (gridsize-1 channel axis) squeezed "
+                f"to {tuple(y.shape[:3])} {_ref(LEGACY_SECTION)}"
+            )
+    return arrays, notes
+
+
+def axis_order_hint(mapping: Mapping[str, Any], source: str) -> list[str]:
+    """A diffraction stack stored (N, N, n) (patterns last) reads as n = N patterns of side N by
+    n: say what it looks like and how to convert it, instead of a coordinate-length mismatch."""
+    diffraction = mapping.get("diffraction")
+    if diffraction is None or np.ndim(diffraction) != 3 or "xcoords" not in mapping:
+        return []
+    rows, cols, last = np.shape(diffraction)
+    n = int(np.size(mapping["xcoords"]))
+    if rows == cols == last or last != n or rows != cols:
+        return []
+    return [
+        f"{source}: key 'diffraction': expected (n, N, N) with n = {n} (xcoords), found "
+        f"{tuple(np.shape(diffraction))}: patterns stored last (N, N, n); convert with "
+        f"np.moveaxis(diffraction, -1, 0) or `ptycho-nl import {source} --out OUT.npz` "
+        f"{_ref(LEGACY_SECTION)}"
+    ]
+
+
 def normalise_legacy(mapping: Mapping[str, Any], source: str) -> tuple[dict[str, Any], list[str]]:
     """Legacy -> contract form (§4). Returns (arrays, warnings); never raises.
 
@@ -253,6 +319,8 @@ def normalise_legacy(mapping: Mapping[str, Any], source: str) -> tuple[dict[str,
                     f"{source}: key '{key}': legacy complex128 cast to complex64 "
                     f"{_ref(LEGACY_SECTION)}"
                 )
+    arrays, notes = _legacy_layouts(arrays, source)
+    warnings.extend(notes)
     raw = np.asarray(arrays["diffraction"]) if "diffraction" in arrays else None
     if raw is None or raw.dtype.kind not in "iuf":
         return arrays, warnings

@@ -86,6 +86,8 @@ def arrays_to_data(arrays: Mapping[str, Any], source: str) -> PtychoData:
         dose=scalar("dose"),
         metadata=metadata,
         source=source,
+        mask=arrays.get("mask"),
+        background=arrays.get("background"),
     )
 
 
@@ -179,6 +181,10 @@ def data_to_arrays(data: PtychoData) -> dict[str, Any]:
         "metadata": np.array(json.dumps(data.metadata, sort_keys=True, separators=(",", ":")))
         if data.metadata
         else None,
+        "mask": None if data.mask is None else np.asarray(data.mask, dtype=bool),
+        "background": None
+        if data.background is None
+        else np.asarray(data.background, dtype=np.float32),
     }
     return {spec.key: values[spec.key] for spec in CONTRACT if values[spec.key] is not None}
 

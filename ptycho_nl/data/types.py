@@ -22,6 +22,8 @@ class PtychoData:
     xcoords, ycoords : (n,) float64 patch-centre column / row in object pixels
     object      : (H, W) complex64 ground truth (`objectGuess`), or None
     patches     : (n, N, N) complex64 ground-truth object patches (`Y`), or None
+    mask        : (N, N) or (n, N, N) bool, True where a detector pixel is valid, or None
+    background  : () or (N, N) float32 background intensity b (A^2 = |Psi|^2 + b), or None
     """
 
     diffraction: np.ndarray
@@ -35,6 +37,8 @@ class PtychoData:
     dose: float | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
     source: str | None = None
+    mask: np.ndarray | None = None
+    background: np.ndarray | None = None
 
     @property
     def n_patterns(self) -> int:
@@ -70,4 +74,5 @@ class PtychoData:
             ycoords=np.asarray(self.ycoords)[index],
             patches=pick(self.patches),
             scan_index=pick(self.scan_index),
+            mask=self.mask if np.ndim(self.mask) != 3 else pick(self.mask),
         )

@@ -24,12 +24,16 @@ class LossContext:
     intensity_scale : s, so that counts k = (s A)^2 from stored amplitudes A
     overlap_weight  : weight of the gridsize > 1 overlap-consistency term (0 disables it)
     loss            : "poisson" (Poisson NLL on counts) or "amplitude_mae"
+    mask            : (N, N) bool valid detector pixels, centred layout (None = all valid)
+    background      : b in A^2 units, () or (N, N): the model intensity is |Psi|^2 + b
     """
 
     probe: torch.Tensor
     intensity_scale: float
     overlap_weight: float = 0.0
     loss: str = "poisson"
+    mask: torch.Tensor | None = None
+    background: torch.Tensor | float = 0.0
 
 
 class PatchNet(nn.Module):

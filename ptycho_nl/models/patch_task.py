@@ -55,6 +55,20 @@ def _to_device(batches, device: torch.device):
         yield {k: v.to(device, non_blocking=True) for k, v in batch.items()}
 
 
+def detector_terms(data, device: torch.device) -> dict[str, object]:
+    """The data's mask and background for the loss (specs/data_contracts.md §6). A per-pattern
+    mask enters as the pixels valid in every pattern: the loss sees groups, not files."""
+    terms: dict[str, object] = {}
+    if data.mask is not None:
+        mask = np.asarray(data.mask, dtype=bool)
+        mask = mask if mask.ndim == 2 else mask.all(axis=0)
+        terms["mask"] = torch.from_numpy(np.ascontiguousarray(mask)).to(device)
+    if data.background is not None:
+        background = torch.as_tensor(np.asarray(data.background), dtype=torch.float32)
+        terms["background"] = background.to(device)
+    return terms
+
+
 def prepare_patch_task(inputs: TaskInputs) -> TrainingTask:
     """Data, model and loss of a patch network (ContractError on data it cannot train on)."""
     from ptycho_nl.data.bridge import MemmapDatasetBridge
@@ -83,6 +97,7 @@ def prepare_patch_task(inputs: TaskInputs) -> TrainingTask:
         intensity_scale=float(source.intensity_scale),
         overlap_weight=cfg.loss.overlap_weight,
         loss=cfg.loss.kind,
+        **detector_terms(source.data, device),
     )
     sampler = DistributedSampler(
         train_set, num_replicas=inputs.world_size, rank=inputs.rank, shuffle=True, seed=cfg.seed

@@ -2,9 +2,10 @@
 
 Axis legend:  B  groups in a batch   C  patterns per group (gridsize**2)   N  patch side
 
-Loss:  rate = s^2 |far_field(P * O_hat)|^2,  counts k = (s A)^2,
+Loss:  rate = s^2 (|far_field(P * O_hat)|^2 + b),  counts k = (s A)^2,  b the data's background,
     data term = PoissonNLL(rate, k) - PoissonNLL(k, k)     (the deviance per pixel: >= 0 and
-    O(1) at any dose, so a fall of the loss reads as a fall of the misfit)
+    O(1) at any dose, so a fall of the loss reads as a fall of the misfit), averaged over the
+    valid detector pixels of the data's mask (specs/data_contracts.md §6)
     overlap term (C > 1) = sum w |O_c - canvas average|^2 / sum w, w = |P|^2 / max |P|^2
 For C > 1 the rate is computed from the group's merged object (each patch re-extracted from the
 w-weighted canvas average), as in PtychoPINN: one 32x32 pattern cannot pin its own patch (a
@@ -28,9 +29,26 @@ def predicted_rate(patches: torch.Tensor, probe: torch.Tensor, scale: float) -> 
     return (scale * scale) * physics.intensity(physics.far_field(physics.exit_wave(probe, patches)))
 
 
-def poisson_deviance(rate: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
-    """Mean Poisson NLL minus its value at the saturated fit (rate = counts): >= 0."""
-    return physics.poisson_nll(rate, counts) - physics.poisson_nll(counts, counts)
+def poisson_deviance(
+    rate: torch.Tensor, counts: torch.Tensor, mask: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Mean Poisson NLL minus its value at the saturated fit (rate = counts): >= 0.
+
+    mask : (N, N) bool valid detector pixels (None = all): the mean runs over valid pixels only.
+    """
+    if mask is None:
+        return physics.poisson_nll(rate, counts) - physics.poisson_nll(counts, counts)
+    eps = 1e-8
+    saturated = counts - counts * torch.log(counts + eps)
+    per_pixel = rate - counts * torch.log(rate + eps) - saturated
+    return masked_mean(per_pixel, mask)
+
+
+def masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean of (..., N, N) `values` over the pixels where the (N, N) `mask` is True."""
+    weight = mask.to(values.dtype)
+    per_pattern = values.numel() // values.shape[-1] // values.shape[-2]
+    return (values * weight).sum() / (weight.sum() * per_pattern).clamp_min(1)
 
 
 def _canvas_index(positions: torch.Tensor, n: int) -> tuple[torch.Tensor, int]:
@@ -106,14 +124,22 @@ class PINN(PatchNet):
             # A single pattern under-determines its patch (2 N^2 unknowns, N^2 counts): like
             # PtychoPINN, diffract the group's merged object so that neighbours share pixels.
             predicted = canvas_average(predicted, batch["positions"], weight + MERGE_FLOOR)
+        mask, background = context.mask, context.background
         if context.loss == "amplitude_mae":
             farfield = physics.far_field(physics.exit_wave(probe, predicted))
-            data_term = physics.amplitude_mae(farfield.abs(), amplitude)
+            modelled = (farfield.abs().square() + background).sqrt()
+            if mask is None:
+                data_term = physics.amplitude_mae(modelled, amplitude)
+            else:
+                data_term = masked_mean((modelled - amplitude).abs(), mask.to(amplitude.device))
         else:
             scale = float(context.intensity_scale)
-            rate = predicted_rate(predicted, probe, scale)
+            # The background is incoherent: it adds s^2 b expected counts per pixel.
+            rate = predicted_rate(predicted, probe, scale) + (scale * scale) * background
             counts = physics.amplitude_to_counts(amplitude, scale).to(rate.dtype)
-            data_term = poisson_deviance(rate, counts)
+            data_term = poisson_deviance(
+                rate, counts, None if mask is None else mask.to(rate.device)
+            )
         parts = {"data": data_term.detach()}
         loss = data_term
         if context.overlap_weight > 0 and amplitude.shape[1] > 1:

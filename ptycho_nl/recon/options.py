@@ -53,6 +53,67 @@ class IterativeOptions(StrictModel):
             "change). Only matters when the probe is refined."
         ),
     )
+    probe_power: Literal["auto", "data", "given"] = Field(
+        "auto",
+        description=(
+            "Scale the initial probe so its far field carries the data's mean power over the "
+            "valid pixels (data), keep it as given (given), or match only for data without "
+            "ground truth and with no warm start (auto: measured data, whose probe estimate "
+            "has an arbitrary scale)."
+        ),
+    )
+    noise_model: Literal["poisson", "gaussian"] = Field(
+        "poisson",
+        description=(
+            "LSQML's likelihood: poisson (Odstrcil 2018's Poisson update, a Newton step per "
+            "pattern) or gaussian (amplitude likelihood, the modulus projection as exit-wave "
+            "target: pty-chi's default; docs/performance.md compares them)."
+        ),
+    )
+    lsqml_delta: float = Field(
+        0.1,
+        gt=0,
+        le=10,
+        description=(
+            "LSQML: Tikhonov term of the object and probe preconditioners relative to their "
+            "peak (Odstrcil 2018 Eq. 25); larger damps poorly lit pixels and the noise."
+        ),
+    )
+    probe_modes: int = Field(
+        1,
+        ge=1,
+        le=16,
+        description=(
+            "Incoherent probe modes K (mixed states): the intensity is the sum of the modes' "
+            "intensities; the modes start from the given probe and are orthogonalised and "
+            "ordered by power after every pass (ptycho_nl/recon/modes.py). K > 1 uses the "
+            "general solver path (no probe box)."
+        ),
+    )
+    position_correction: bool = Field(
+        False,
+        description=(
+            "Refine the scan positions (least-squares fit of each step's exit-wave update by "
+            "the shift gradient, ptycho_nl/recon/positions.py); uses the general path with "
+            "exact sub-pixel shifts."
+        ),
+    )
+    position_start: int = Field(
+        10, ge=0, description="First iteration (0-based) at which the positions are refined."
+    )
+    position_gain: float = Field(
+        1.0, gt=0, le=2, description="Fraction of the estimated shift applied per pass."
+    )
+    position_step_limit: float = Field(
+        0.5, gt=0, description="Largest move of one position in one pass, pixels."
+    )
+    position_affine: bool = Field(
+        False,
+        description=(
+            "Constrain the refined positions to a global affine map (scale, shear, rotation, "
+            "offset) of the given ones."
+        ),
+    )
     seed: int = Field(0, description="Seed of the mini-batch order.")
     device: str = Field("cpu", description="Torch device, e.g. cpu or cuda.")
     subpixel: Literal["probe", "object", "round"] = Field(
@@ -99,7 +160,10 @@ class IterativeOptions(StrictModel):
     @classmethod
     def _method_defaults(cls, data: Any) -> Any:
         """LSQML's own defaults where not given: batch 64 with a fresh partition every pass (it
-        converged further than the (r)PIE defaults in docs/performance.md)."""
+        converged further than the (r)PIE defaults in docs/performance.md); the amplitude
+        likelihood, no momentum, steps scaled by 0.9 and delta 0.3 (at least pty-chi's LSQML
+        quality on R1 at every dose, known and refined probe: docs/performance.md)."""
         if isinstance(data, dict) and data.get("method") == "lsqml":
-            data = {"batch_size": 64, "order": "sequential", **data}
+            tuned = {"noise_model": "gaussian", "momentum": 0.0, "beta": 0.9, "lsqml_delta": 0.3}
+            data = {"batch_size": 64, "order": "sequential", **tuned, **data}
         return data

@@ -28,8 +28,19 @@ from ptycho_nl.recon.solver_cache import Batch, SolverCache
 EPS = 1e-8
 
 
+def _project(farfield: torch.Tensor, amplitude: torch.Tensor, valid: torch.Tensor | None):
+    """A sgn(Psi) on valid pixels; excluded pixels (valid False) keep the model's Psi."""
+    if valid is None:
+        return farfield.sgn_().mul_(amplitude)
+    return torch.where(valid, farfield.sgn().mul_(amplitude), farfield)
+
+
 def exit_wave_update(
-    psi: torch.Tensor, amplitude: torch.Tensor, *, padded: torch.Tensor | None = None
+    psi: torch.Tensor,
+    amplitude: torch.Tensor,
+    *,
+    padded: torch.Tensor | None = None,
+    valid: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Modulus constraint in real space: psi' - psi with psi' = F^-1[A sgn(F psi)].
 
@@ -39,15 +50,20 @@ def exit_wave_update(
         rest is zero: the exit wave of a probe confined to a box. The modulus constraint commutes
         with shifts, so placing the box at the frame's corner changes nothing.
     Returns (psi' - psi on the box (B, h, w), a strided view when padded; squared amplitude
-    residual sum (|Psi| - A)^2 per pattern (B,)). sgn is one fused kernel (faster than abs + divide), and the residual is
+    residual sum (|Psi| - A)^2 per pattern (B,)).
+    valid : (N, N) or (B, N, N) bool detector mask in the unshifted layout (None = all valid):
+        excluded pixels keep the model's amplitude, so they add nothing to psi' - psi nor to the
+        residual (specs/data_contracts.md §6). sgn is one fused kernel (faster than abs + divide), and the residual is
     ||psi' - psi||^2 over the whole frame by Parseval (F is unitary), so |Psi| is never formed.
     """
     if padded is None:
         farfield = far_field(psi, centred=False)
-        dpsi = back_propagate(farfield.sgn_().mul_(amplitude), centred=False).sub_(psi)
+        dpsi = back_propagate(_project(farfield, amplitude, valid), centred=False).sub_(psi)
         return dpsi, _squared_norms(dpsi)
     h, w = psi.shape[-2:]
-    new = back_propagate(far_field(padded, centred=False).sgn_().mul_(amplitude), centred=False)
+    new = back_propagate(
+        _project(far_field(padded, centred=False), amplitude, valid), centred=False
+    )
     # One contiguous pass over the frame gives psi' - psi everywhere (psi is zero outside the box)
     # and its norm (strided norms of the frame's rim are ~3x slower); the box is returned as a
     # view, which the caller's next product makes contiguous.
@@ -73,6 +89,7 @@ def pie_step(
     beta: float,
     probe_beta: float,
     tolerance: float = 0.0,
+    valid: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Apply one batched (r)PIE update to `obj` (and `probe` when probe_beta > 0) in place.
 
@@ -82,6 +99,7 @@ def pie_step(
     alpha : rPIE regulariser (1 = ePIE)   beta : object step   probe_beta : probe step (0 = fixed)
     tolerance : probe change below which the batch's illumination preconditioner is reused
         (`SolverCache.memoised`; 0 = recompute whenever the probe changed)
+    valid : the batch's detector mask, (N, N) or (B, N, N) bool, unshifted layout (None = all)
     Both updates are computed from the pre-step object and probe. Returns the residual (B,).
     """
     idx = batch.idx
@@ -90,9 +108,10 @@ def pie_step(
     if scan.boxed:
         frame = cache.frame(len(idx), patches.dtype, patches.device)
         psi = torch.mul(probes, patches, out=frame[:, : scan.h, : scan.w])
-        dpsi, residual = exit_wave_update(psi, batch.amplitude, padded=frame)
+        dpsi, residual = exit_wave_update(psi, batch.amplitude, padded=frame, valid=valid)
     else:
-        dpsi, residual = exit_wave_update(operators.exit_wave(probes, patches), batch.amplitude)
+        psi = operators.exit_wave(probes, patches)
+        dpsi, residual = exit_wave_update(psi, batch.amplitude, valid=valid)
     d_probe = None
     if probe_beta > 0:
         o2 = torch.linalg.vecdot(patches, patches, dim=0).real  # sum_b |O_b|^2, one reduction

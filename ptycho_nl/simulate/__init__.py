@@ -5,7 +5,8 @@ Axis legend: n scan positions, N probe/patch side, H x W object; positions (n, 2
 
 Modules: `config` (SimulationConfig, PRESETS, VIEWS), `objects`, `probes` (make_probe,
 probe_diameter), `scans` (make_scan, measure_overlap, split_by_region), `dataset` (simulate,
-simulate_dataset, simulate_train_test).
+simulate_dataset, simulate_train_test). Not imported here: `shards` (write_shard_set: one scan
+as K resumable shards) and `pilot` (pilot_record: the pilot -> scale check), docs/data.md.
 """
 
 from ptycho_nl.simulate.config import (

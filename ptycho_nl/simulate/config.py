@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, model_serializer, model_validator
 
 from ptycho_nl.config import StrictModel
 
@@ -41,6 +41,40 @@ class ProbeConfig(StrictModel):
     )
     sigma: float = Field(4.0, gt=0, description="Gaussian standard deviation, pixels.")
     curvature: float = Field(0.0, description="Gaussian quadratic phase at r = sigma, radians.")
+    modes: int = Field(
+        1,
+        ge=1,
+        le=8,
+        description="Incoherent probe modes K (partially coherent beam); 1 = coherent.",
+    )
+    mode_powers: list[float] | None = Field(
+        None,
+        description="Each mode's share of the power (K values > 0, normalised to sum 1); "
+        "None = halving shares (1, 1/2, 1/4, ...) normalised.",
+    )
+    mode_tilt: float = Field(
+        1.0,
+        gt=0,
+        description="Far-field tilt of modes 1..K-1, detector pixels: an extended source's "
+        "modes are the probe under tilted illumination (before orthogonalisation).",
+    )
+
+    @model_validator(mode="after")
+    def _powers_per_mode(self) -> ProbeConfig:
+        powers = self.mode_powers
+        if powers is not None and (len(powers) != self.modes or min(powers) <= 0):
+            raise ValueError(f"mode_powers: expected {self.modes} positive values, found {powers}")
+        return self
+
+    @model_serializer(mode="wrap")
+    def _coherent_unchanged(self, handler):
+        # A coherent probe serialises without the mode fields: digests of existing configs
+        # (and of the datasets they name) stay what they were.
+        out = handler(self)
+        if self.modes == 1 and isinstance(out, dict):
+            for key in ("modes", "mode_powers", "mode_tilt"):
+                out.pop(key, None)
+        return out
 
 
 class ScanConfig(StrictModel):

@@ -22,7 +22,7 @@ from ptycho_nl.errors import ConfigError
 from ptycho_nl.provenance import git_sha
 from ptycho_nl.simulate.config import SimulationConfig
 from ptycho_nl.simulate.objects import make_object
-from ptycho_nl.simulate.probes import make_probe, probe_diameter
+from ptycho_nl.simulate.probes import make_probe, make_probe_modes, mode_shares, probe_diameter
 from ptycho_nl.simulate.scans import make_scan, measure_overlap, min_object_shape, split_by_region
 
 CHUNK = 256  # patterns per forward batch (progress granularity, bounded memory)
@@ -42,14 +42,16 @@ def seeds_for(seed: int) -> dict[str, int]:
     }
 
 
-def _diffract(obj, probe, positions, dose, seed, progress):
-    """Ground-truth patches Y, then Poisson-noisy amplitudes at the requested mean dose.
+def noiseless(obj, probe, positions, progress=None):
+    """Ground-truth patches Y (n, N, N) complex64 and noise-free intensities (n, N, N).
 
-    Returns (Y (n, N, N) complex64, amplitude (n, N, N) float32, scale s). The far field is
-    computed from Y itself (not a second `extract_patches`), so sub-pixel shifts cost their
-    FFTs once; intensities equal `physics.forward_intensity(obj, probe, positions)`.
+    The far field is computed from Y itself (not a second `extract_patches`), so sub-pixel
+    shifts cost their FFTs once; intensities equal `physics.forward_intensity(obj, probe,
+    positions)`.
     """
     n, size = len(positions), probe.shape[-1]
+    modal = probe.dim() == 3  # incoherent modes (K, N, N): a (1, K, N, N) probe factor
+    probe = probe[None] if modal else probe
     # fftshift folded into the probe (even N): a stack of far fields is never copied by fftshift.
     checkerboard = operators.centring_checkerboard(size, size)
     folded = checkerboard is not None
@@ -64,21 +66,34 @@ def _diffract(obj, probe, positions, dose, seed, progress):
             farfield = operators.far_field(operators.exit_wave(shifted_probe, chunk), centred=False)
         else:
             farfield = operators.far_field(operators.exit_wave(probe, chunk))
-        intensities[start:stop] = physics.intensity(farfield)
+        intensity = physics.intensity(farfield)
+        # Incoherent probe modes (K, N, N): the intensity is the sum of the modes' intensities.
+        intensities[start:stop] = intensity.sum(-3) if modal else intensity
         if progress is not None:
             progress(stop, n)
+    return patches, intensities
+
+
+def _diffract(obj, probe, positions, dose, seed, progress):
+    """Ground-truth patches Y, then Poisson-noisy amplitudes at the requested mean dose.
+
+    Returns (Y (n, N, N) complex64, amplitude (n, N, N) float32, scale s)."""
+    patches, intensities = noiseless(obj, probe, positions, progress)
     counts, scale = physics.poisson_counts(
         intensities, dose, generator=torch.Generator().manual_seed(seed)
     )
     return patches, physics.counts_to_amplitude(counts, scale), scale
 
 
-def simulate(config: SimulationConfig, progress: Progress | None = None) -> PtychoData:
-    """The whole scan of `config` as an in-memory PtychoData (see `simulate_dataset`)."""
+def scene(config: SimulationConfig) -> tuple[torch.Tensor, float, torch.Tensor, torch.Tensor]:
+    """(probe, probe diameter, positions (n, 2), object) of `config`: everything but the noise.
+    Deterministic, so every shard of a shard set rebuilds the same scene (`simulate.shards`)."""
     seeds = seeds_for(config.seed)
     n = config.probe.size
     probe = make_probe(config.probe)
     diameter = probe_diameter(probe)
+    if config.probe.modes > 1:
+        probe = make_probe_modes(config.probe)  # (K, N, N), partially coherent
     positions = make_scan(config.scan, diameter=diameter, patch_size=n, seed=seeds["scan"])
     need = min_object_shape(positions, n)
     size = config.object.size
@@ -90,17 +105,18 @@ def simulate(config: SimulationConfig, progress: Progress | None = None) -> Ptyc
         # Centre the scan in the requested object, by whole pixels.
         positions = positions + torch.tensor([(size - need[0]) // 2, (size - need[1]) // 2])
     shape = (size, size) if size is not None else need
-    obj = make_object(config.object, shape, seed=seeds["object"])
-    patches, amplitude, scale = _diffract(
-        obj, probe, positions, config.dose, seeds["noise"], progress
-    )
-    metadata = {
+    return probe, diameter, positions, make_object(config.object, shape, seed=seeds["object"])
+
+
+def provenance(config: SimulationConfig, positions, probe, diameter: float) -> dict:
+    """The metadata of a simulated file (specs/data_contracts.md §3); no timestamps."""
+    return {
         "generator": "ptycho_nl.simulate",
         "version": __version__,
         "git_sha": git_sha(),
         "config": config.model_dump(mode="json"),
         "config_digest": config_digest(config),
-        "seeds": seeds,
+        "seeds": seeds_for(config.seed),
         "diffraction_kind": "amplitude",
         "probe_diameter": diameter,
         "overlap_requested": config.scan.target_overlap,
@@ -108,6 +124,21 @@ def simulate(config: SimulationConfig, progress: Progress | None = None) -> Ptyc
         "view": config.scan.view,
         "split": None,
     }
+
+
+def simulate(config: SimulationConfig, progress: Progress | None = None) -> PtychoData:
+    """The whole scan of `config` as an in-memory PtychoData (see `simulate_dataset`)."""
+    probe, diameter, positions, obj = scene(config)
+    patches, amplitude, scale = _diffract(
+        obj, probe, positions, config.dose, seeds_for(config.seed)["noise"], progress
+    )
+    if probe.dim() == 3:
+        # The file's probe is the coherent estimate with the beam's total power (modes are
+        # reconstructed from it); the true shares are recorded for scoring.
+        probe = make_probe(config.probe)
+    metadata = provenance(config, positions, probe, diameter)
+    if config.probe.modes > 1:
+        metadata["probe_mode_powers"] = mode_shares(config.probe)
     return PtychoData(
         diffraction=amplitude.numpy(),
         probe=probe.numpy(),
