@@ -8,10 +8,14 @@ from __future__ import annotations
 
 import typer
 
+from ptycho_nl.cli.gate_cmds import baseline as baseline_report
+from ptycho_nl.cli.stability_cmds import stability as stability_report
 from ptycho_nl.cli.study_cmds import report as study_report
 
 report_app = typer.Typer(help="Render reports from the records runs left.", no_args_is_help=True)
 report_app.command("study")(study_report)
+report_app.command("baseline")(baseline_report)
+report_app.command("stability")(stability_report)
 
 
 def register(app: typer.Typer) -> None:

@@ -90,6 +90,9 @@ class ModelFamily:
     name: str
     build: Callable[..., nn.Module]
     prepare: Callable[[TaskInputs], TrainingTask] | None = None
+    # Whether the data QC gate (specs/gates.md) applies to the files this family trains on:
+    # it judges ptychography scans; a family reading other data (token sequences) opts out.
+    data_gate: bool = True
 
 
 _REGISTRY: dict[str, ModelFamily] = {}
