@@ -1,19 +1,31 @@
-"""Network inference on a full R1 scan (484 patterns, predict + phase-synchronised stitch) versus
-the time rPIE needs to reach the same phase SSIM, same data, same process, 2 threads.
+"""Full-scan network inference speed on R1 (484 patterns of 64x64): patterns per second of the
+whole reconstruction (predict, phase synchronisation, stitching) and each stage's share, for
+today's pipeline and the current one, in the same process, repeats interleaved.
 
-With --bundle BUNDLE.zip (a network trained elsewhere, patch size 64) the target SSIM is that
-network's own score on R1. Without one, an untrained `supervised` network of the standard size
-is timed (inference cost does not depend on the weights) and the target is --target-ssim
-(default 0.56: the best network phase SSIM of scenario R1-net at dose 1e4, docs/performance.md).
+"Today's" is the code of git revision --baseline (default: the commit before the speed-up):
+its recon/phase_sync.py, recon/stitch.py, recon/network.py and train/bundle.py are read with
+`git show` and loaded as private modules, so both pipelines run side by side on the same data
+and the same network weights. Its stages are timed by wrapping its own predict and phase_offsets.
+Option rows vary one setting of the current pipeline: predict batch size, bfloat16 autocast
+(meant for GPUs; on CPU only where it has bfloat16 instructions) and, with --compile,
+torch.compile (its compile time is printed and not hidden in the median). Each row gives wall
+clock and process CPU seconds (the latter not inflated by other processes on shared cores).
 
-    OMP_NUM_THREADS=2 python benchmarks/bench_inference.py [--bundle B.zip] [--dose 1e4]
+Without --bundle an untrained `supervised` network of the standard size is timed (inference cost
+does not depend on the weights). --rpie adds the old comparison: the time rPIE needs to reach the
+network's phase SSIM (a bundle's own score, or --target-ssim).
+
+    OMP_NUM_THREADS=2 python benchmarks/bench_inference.py [--bundle B.zip] [--repeats 5]
+        [--device cuda] [--compile] [--rpie]
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -24,78 +36,212 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 os.environ.setdefault("OMP_NUM_THREADS", "2")
 
+ROOT = Path(__file__).resolve().parent.parent
+BASELINE = "043f258dbd9b5216bc1596310e6c3ec7a7c61fab"  # before the inference speed-up
+STAGES = ("predict", "phase_sync", "stitch")
+
+
+def _module_from_revision(rev: str, path: str, name: str, swaps: dict):
+    """Load `path` as it was at `rev` into a fresh module; `swaps` stand in, while it loads, for
+    the library modules it imports (so old code calls old code)."""
+    source = subprocess.run(
+        ["git", "-C", str(ROOT), "show", f"{rev}:{path}"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    saved = {key: sys.modules.get(key) for key in swaps}
+    sys.modules.update(swaps)
+    try:
+        module = importlib.util.module_from_spec(importlib.util.spec_from_loader(name, None))
+        sys.modules[name] = module  # dataclasses look their module up while the class is made
+        exec(compile(source, f"{rev[:7]}:{path}", "exec"), module.__dict__)
+    finally:
+        for key, value in saved.items():
+            sys.modules.pop(key) if value is None else sys.modules.__setitem__(key, value)
+    return module
+
+
+class Timed:
+    """Wraps a function and adds its seconds to `clock[key]`."""
+
+    def __init__(self, fn, clock: dict, key: str):
+        self.fn, self.clock, self.key = fn, clock, key
+
+    def __call__(self, *args, **kwargs):
+        start = time.perf_counter()
+        try:
+            return self.fn(*args, **kwargs)
+        finally:
+            self.clock[self.key] = self.clock.get(self.key, 0.0) + time.perf_counter() - start
+
+
+def baseline_pipeline(rev: str, model, meta: dict, device: str = "cpu"):
+    """Today's reconstruct_from_bundle, its Bundle.predict and phase sync, instrumented."""
+    ps = _module_from_revision(rev, "ptycho_nl/recon/phase_sync.py", "old_phase_sync", {})
+    swap = {"ptycho_nl.recon.phase_sync": ps}
+    stitch = _module_from_revision(rev, "ptycho_nl/recon/stitch.py", "old_stitch", swap)
+    net = _module_from_revision(
+        rev, "ptycho_nl/recon/network.py", "old_network", {**swap, "ptycho_nl.recon.stitch": stitch}
+    )
+    bundle_mod = _module_from_revision(rev, "ptycho_nl/train/bundle.py", "old_bundle", {})
+    bundle = bundle_mod.Bundle(model=model, meta=meta, path=Path("baseline"), sha256="")
+    clock: dict = {}
+    bundle.predict = Timed(bundle.predict, clock, "predict")
+    stitch.phase_offsets = Timed(ps.phase_offsets, clock, "phase_sync")
+
+    def run(data):
+        clock.clear()
+        result = net.reconstruct_from_bundle(bundle, data, phase_sync=True, device=device)
+        stages = {"predict": clock["predict"], "phase_sync": clock["phase_sync"]}
+        stages["stitch"] = result.seconds - sum(stages.values())
+        return result.object, stages
+
+    return run
+
+
+def current_pipeline(bundle, **options):
+    from ptycho_nl.recon.network import reconstruct_from_bundle
+
+    def run(data):
+        result = reconstruct_from_bundle(bundle, data, phase_sync=True, **options)
+        return result.object, result.stages
+
+    return run
+
+
+def _network(args, torch):
+    if args.bundle is not None:
+        from ptycho_nl.train.bundle import load_bundle
+
+        loaded = load_bundle(args.bundle)
+        return loaded.model, loaded.meta, f"bundle {args.bundle.name} ({loaded.model_name})"
+    from ptycho_nl.models.registry import build_model
+
+    torch.manual_seed(0)  # the same untrained weights every run (bfloat16's error depends on them)
+    model = build_model("supervised", n=64).eval()
+    meta = {"patch_size": 64, "model_name": "supervised"}
+    return model, meta, "untrained supervised network (timing only)"
+
+
+def _pipelines(args, torch, model, meta):
+    import copy
+
+    from ptycho_nl.train.bundle import Bundle
+
+    dev = args.device
+
+    def bundle(m):
+        return Bundle(model=m, meta=meta, path=Path("current"), sha256="")
+
+    rows = {
+        "today": baseline_pipeline(args.baseline, copy.deepcopy(model), meta, dev),
+        "new": current_pipeline(bundle(copy.deepcopy(model)), device=dev),
+        "new, batch 64": current_pipeline(bundle(copy.deepcopy(model)), batch_size=64, device=dev),
+        "new, bfloat16": current_pipeline(
+            bundle(copy.deepcopy(model)), precision="bfloat16", device=dev
+        ),
+    }
+    if args.compile:
+        compiled = torch.compile(copy.deepcopy(model).to(memory_format=torch.channels_last))
+        rows["new, torch.compile"] = current_pipeline(bundle(compiled), device=dev)
+    return rows
+
+
+def _rpie_seconds(data, target: float, max_iterations: int):
+    """Iterations and solver seconds rPIE needs to reach phase SSIM `target` (None if never)."""
+    import torch
+    from r1 import score
+
+    from ptycho_nl.recon.iterative import IterativeOptions, reconstruct_iterative
+
+    probe = torch.from_numpy(data.probe)
+    for k in range(1, max_iterations + 1):  # deterministic: the k-run is a prefix of longer ones
+        run = reconstruct_iterative(
+            data, options=IterativeOptions(method="rpie", iterations=k), initial_probe=probe
+        )
+        if score(run.object.numpy(), data.object)["phase_ssim"] >= target:
+            return k, run.total_seconds
+    return None, run.total_seconds
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bundle", type=Path, default=None)
     parser.add_argument("--dose", type=float, default=1e4)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--baseline", default=BASELINE, help="git revision of today's pipeline")
+    parser.add_argument("--compile", action="store_true", help="add a torch.compile row")
+    parser.add_argument("--device", default="cpu", help="where the network runs (cuda on a GPU)")
+    parser.add_argument("--rpie", action="store_true", help="also time rPIE to the same SSIM")
     parser.add_argument("--target-ssim", type=float, default=0.56)
-    parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--max-iterations", type=int, default=30)
     args = parser.parse_args()
 
+    import numpy as np
     import torch
 
-    torch.set_num_threads(2)
+    torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
     from r1 import r1_data, score
 
-    from ptycho_nl.recon.iterative import IterativeOptions, reconstruct_iterative
-    from ptycho_nl.recon.network import reconstruct_from_bundle
-
     data = r1_data(args.dose)
-    if args.bundle is not None:
-        from ptycho_nl.train.bundle import load_bundle
-
-        net = load_bundle(args.bundle)
-        label = f"bundle {args.bundle.name} ({net.model_name})"
-    else:
-        from ptycho_nl.models.registry import build_model
-
-        class Untrained:
-            patch_size = 64
-            model = build_model("supervised", n=64).eval()
-
-            def predict(self, diffraction, *, batch_size=256, device="cpu"):
-                with torch.no_grad():
-                    return self.model(diffraction)
-
-        net = Untrained()
-        label = "untrained supervised network (timing only)"
-    net_times, result = [], None
-    for _ in range(args.repeats):
+    model, meta, label = _network(args, torch)
+    rows = _pipelines(args, torch, model, meta)
+    times = {name: [] for name in rows}
+    cpu = {
+        name: [] for name in rows
+    }  # process CPU seconds: what load on the machine cannot inflate
+    stages = {name: [] for name in rows}
+    objects = {}
+    for name, run in rows.items():  # first calls (warm-up; torch.compile compiles here)
         start = time.perf_counter()
-        result = reconstruct_from_bundle(net, data, phase_sync=True)
-        net_times.append(time.perf_counter() - start)
-    net_seconds = statistics.median(net_times)
-    target = score(result.object.numpy(), data.object)["phase_ssim"] if args.bundle else None
-    target = target if target is not None else args.target_ssim
+        objects[name] = run(data)[0]
+        print(f"first call {name}: {time.perf_counter() - start:.2f} s")
+    for _ in range(args.repeats):  # interleaved, so a load change hits every row alike
+        for name, run in rows.items():
+            start, start_cpu = time.perf_counter(), time.process_time()
+            _, parts = run(data)
+            times[name].append(time.perf_counter() - start)
+            cpu[name].append(time.process_time() - start_cpu)
+            stages[name].append(parts)
 
-    # rPIE with its defaults, run for k = 1, 2, ... iterations (deterministic: the k-iteration
-    # run is the prefix of longer ones) until its object reaches the target; the time is that
-    # run's solver loop (set-up and scoring excluded).
-    probe = torch.from_numpy(data.probe)
-    solver_seconds, reached = 0.0, None
-    for k in range(1, args.max_iterations + 1):
-        options = IterativeOptions(method="rpie", iterations=k)
-        run = reconstruct_iterative(data, options=options, initial_probe=probe)
-        solver_seconds = run.total_seconds
-        if score(run.object.numpy(), data.object)["phase_ssim"] >= target:
-            reached = k
-            break
+    n = data.n_patterns
+    print(f"\n{label}; {n} patterns, {torch.get_num_threads()} threads, median of {args.repeats}")
     print(
-        f"network: {label}: {net_seconds:.3f} s for {data.n_patterns} patterns "
-        f"(median of {args.repeats}, predict + phase sync + stitch)"
+        f"{'pipeline':<20} {'s':>7} {'pattern/s':>10} {'predict':>8} {'sync':>6} {'stitch':>7}"
+        f" {'x today':>8} {'CPU s':>7} {'x today':>8}  max|O - O_today|/max|O_today|"
     )
-    if reached is None:
+    today = statistics.median(times["today"])
+    today_cpu = statistics.median(cpu["today"])
+    ref = objects["today"].numpy()
+    for name in rows:
+        total = statistics.median(times[name])
+        share = {k: statistics.median(s[k] for s in stages[name]) / total for k in STAGES}
+        diff = np.abs(objects[name].numpy() - ref).max() / np.abs(ref).max()
+        total_cpu = statistics.median(cpu[name])
         print(
-            f"rPIE did not reach phase SSIM {target:.3f} in {args.max_iterations} iterations "
-            f"({solver_seconds:.2f} s)"
+            f"{name:<20} {total:7.3f} {n / total:10.0f} {share['predict']:8.0%} "
+            f"{share['phase_sync']:6.0%} {share['stitch']:7.0%} {today / total:7.1f}x"
+            f" {total_cpu:7.3f} {today_cpu / total_cpu:7.1f}x  {diff:.1e}"
         )
-        return
+    new, new_cpu = statistics.median(times["new"]), statistics.median(cpu["new"])
     print(
-        f"rPIE reached phase SSIM {target:.3f} after {reached} iterations, {solver_seconds:.3f} s"
+        f"ratio (patterns per second, new / today): {today / new:.2f}x wall clock, "
+        f"{today_cpu / new_cpu:.2f}x per CPU second"
     )
-    print(f"ratio (rPIE time / network time): {solver_seconds / net_seconds:.1f}x")
+    if args.rpie:
+        target = score(objects["new"].numpy(), data.object)["phase_ssim"] if args.bundle else None
+        target = args.target_ssim if target is None else target
+        reached, seconds = _rpie_seconds(data, target, args.max_iterations)
+        print(
+            f"rPIE to phase SSIM {target:.3f}: "
+            + (
+                f"{reached} iterations, {seconds:.3f} s ({seconds / statistics.median(times['new']):.1f}"
+                "x the new network time)"
+                if reached
+                else f"not reached in {args.max_iterations}"
+            )
+        )
 
 
 if __name__ == "__main__":

@@ -9,7 +9,15 @@ from __future__ import annotations
 
 import typer
 
-from ptycho_nl.cli import data_cmds, recon_cmds, report_cmds, study_cmds, train_cmds
+from ptycho_nl.cli import (
+    data_cmds,
+    gate_cmds,
+    measured_cmds,
+    recon_cmds,
+    report_cmds,
+    study_cmds,
+    train_cmds,
+)
 from ptycho_nl.runtime import configure_threads
 from tools.common.output import EnvelopeGroup
 
@@ -24,7 +32,15 @@ app = typer.Typer(
 
 # Plain imports above: a renamed or broken module fails here, loudly, instead of its commands
 # silently disappearing from the app.
-for _module in (data_cmds, train_cmds, recon_cmds, study_cmds, report_cmds):
+for _module in (
+    data_cmds,
+    train_cmds,
+    recon_cmds,
+    study_cmds,
+    report_cmds,
+    gate_cmds,
+    measured_cmds,
+):
     _module.register(app)
 
 

@@ -20,7 +20,7 @@ from tools.common.output import CommandError, JsonFlag, emit, reporting
 
 SOLVER = "Iterative solver (--method; default: IterativeOptions', listed below)"
 NETWORK = "Network (--bundle; default: reconstruct_network_to_dir's, listed below)"
-NETWORK_KEYS = ("chunk", "batch_size", "device", "phase_sync")
+NETWORK_KEYS = ("chunk", "batch_size", "device", "phase_sync", "precision")
 
 
 def _solver(help: str, *names: str) -> Any:
@@ -72,6 +72,10 @@ def reconstruct_command(
         Path | None, typer.Option("--bundle", help="Trained model bundle.zip (network recon).")
     ] = None,
     method: Annotated[str | None, _solver("Iterative solver: epie, rpie or lsqml.")] = None,
+    refine: Annotated[
+        str | None,
+        _solver("With --bundle: refine the network's object with epie, rpie or lsqml (hybrid)."),
+    ] = None,
     iterations: Annotated[int | None, _solver("Passes over the whole scan.")] = None,
     batch_size: Annotated[
         int | None, typer.Option(help="Positions per mini-batch (solver) or per forward (network).")
@@ -89,18 +93,42 @@ def reconstruct_command(
         bool | None, _solver("Work on the probe's bounding box.", "--probe-box/--full-frame")
     ] = None,
     seed: Annotated[int | None, _solver("Seed of the mini-batch order.")] = None,
+    probe_modes: Annotated[
+        int | None, _solver("Incoherent probe modes K (mixed states, from the given probe).")
+    ] = None,
+    position_correction: Annotated[
+        bool | None,
+        _solver(
+            "Refine the scan positions during the solver run.",
+            "--position-correction/--fixed-positions",
+        ),
+    ] = None,
     sets: SetOption = None,
     device: Annotated[str | None, typer.Option(help="Torch device, cpu or cuda.")] = None,
     chunk: Annotated[int | None, _network("Patterns moved to the device at a time.")] = None,
     phase_sync: Annotated[
         bool | None, _network("Synchronise patch phases.", "--phase-sync/--no-phase-sync")
     ] = None,
+    precision: Annotated[
+        str | None, _network("Network arithmetic: float32, or bfloat16 (faster, ~1e-2 off).")
+    ] = None,
     progress: Annotated[
         bool, typer.Option("--progress/--no-progress", help="Show a progress bar on stderr.")
     ] = False,
+    quality: Annotated[
+        bool, _solver("Also write quality/: per-pattern data fit and figures.", "--quality")
+    ] = False,
+    half_split: Annotated[
+        bool,
+        _solver(
+            "Also reconstruct interleaved halves: FRC resolution (implies --quality).",
+            "--half-split",
+        ),
+    ] = False,
     as_json: JsonFlag = False,
 ) -> None:
-    """Reconstruct an object from an NPZ with a trained bundle or an iterative solver.
+    """Reconstruct an object from an NPZ with a trained bundle or an iterative solver, or both
+    (--bundle with --refine: the network's object warm-starts the solver; --iterations 0 keeps it).
 
     Solver options not given keep IterativeOptions' defaults (listed below); --set reaches every
     field, e.g. --set probe_beta=0.5 --set probe_update_start=5.
@@ -112,34 +140,76 @@ def reconstruct_command(
             raise CommandError(
                 "give exactly one of --bundle BUNDLE.zip or --method epie|rpie|lsqml"
             )
-        if bundle is not None:
+        if (quality or half_split) and method is None:
+            raise CommandError("--quality and --half-split need an iterative --method")
+        if refine is not None and bundle is None:
+            raise CommandError("--refine refines a network's object: give --bundle BUNDLE.zip")
+        solver_flags = {
+            "iterations": iterations, "batch_size": batch_size, "alpha": alpha, "beta": beta,
+            "update_probe": update_probe, "order": order, "subpixel": subpixel,
+            "subpixel_steps": subpixel_steps, "momentum": momentum, "probe_box": probe_box,
+            "seed": seed, "device": device, "probe_modes": probe_modes,
+            "position_correction": position_correction,
+        }  # fmt: skip
+        if refine is not None:
+            from ptycho_nl.recon.jobs import reconstruct_hybrid_to_dir
+
+            # --iterations 0: the network's object as is (the hybrid's K = 0 end point).
+            passes = solver_flags.pop("iterations")
+            options = None
+            if passes is None or passes > 0:
+                flags = {**solver_flags, "method": refine, "iterations": passes}
+                options = _solver_options(flags, sets or [])
+            given = dict(batch_size=batch_size, device=device)
+            kwargs = {k: v for k, v in given.items() if v is not None}
+            record = reconstruct_hybrid_to_dir(
+                bundle, data, out, refine=options, progress=progress, **kwargs
+            )
+        elif bundle is not None:
             from ptycho_nl.recon.jobs import reconstruct_network_to_dir
 
             if sets:
                 raise CommandError("--set sets solver options; it does not apply with --bundle")
-            given = dict(chunk=chunk, batch_size=batch_size, device=device, phase_sync=phase_sync)
+            given = dict(
+                chunk=chunk, batch_size=batch_size, device=device, phase_sync=phase_sync,
+                precision=precision,
+            )  # fmt: skip
             kwargs = {k: v for k, v in given.items() if v is not None}  # else the library's
             record = reconstruct_network_to_dir(bundle, data, out, **kwargs)
         else:
             from ptycho_nl.recon.jobs import reconstruct_iterative_to_dir
 
-            flags = {
-                "method": method, "iterations": iterations, "batch_size": batch_size,
-                "alpha": alpha, "beta": beta, "update_probe": update_probe, "order": order,
-                "subpixel": subpixel, "subpixel_steps": subpixel_steps, "momentum": momentum,
-                "probe_box": probe_box, "seed": seed, "device": device,
-            }  # fmt: skip
-            options = _solver_options(flags, sets or [])
+            options = _solver_options({**solver_flags, "method": method}, sets or [])
             record = reconstruct_iterative_to_dir(data, out, options=options, progress=progress)
-    summary = {"out": str(out), "method": record.method, "seconds": record.total_seconds}
+        extra = {}
+        if quality or half_split:
+            from ptycho_nl.recon.half_split import measured_report
+
+            extra = measured_report(data, out, options, half_split=half_split, progress=progress)
+    summary = {"out": str(out), "method": record.method, "seconds": record.total_seconds, **extra}
     if record.errors:
         summary["final_error"] = record.errors[-1]
-    emit(ok=True, data=summary, as_json=as_json, text=_recon_text(out, summary))
+    text = _recon_text(out, summary)
+    if "mean_r_factor" in extra:
+        text += f"; data fit: R-factor {extra['mean_r_factor']:.3g}"
+    if "resolution_px" in extra:
+        text += f"; half-split FRC resolution {extra['resolution_px']:.2f} px"
+    emit(ok=True, data=summary, as_json=as_json, text=text)
 
 
 def evaluate_command(
-    recon: Annotated[Path, typer.Option("--recon", help="Directory written by reconstruct.")],
-    truth: Annotated[Path, typer.Option("--truth", help="NPZ holding objectGuess (the truth).")],
+    recon: Annotated[
+        Path,
+        typer.Option(
+            "--recon", help="Directory written by reconstruct, or a nested model's training run."
+        ),
+    ],
+    truth: Annotated[
+        Path,
+        typer.Option(
+            "--truth", help="NPZ holding objectGuess (the truth), or the run's sequence file."
+        ),
+    ],
     out: Annotated[Path, typer.Option("--out", help="Directory for metrics.json and PNGs.")],
     coverage_threshold: Annotated[
         float | None,
@@ -154,13 +224,21 @@ def evaluate_command(
     ] = True,
     as_json: JsonFlag = False,
 ) -> None:
-    """Score a reconstruction against the ground truth: metrics.json and PNG figures."""
+    """Score a reconstruction against the ground truth: metrics.json and PNG figures.
+
+    Given a nested model's training run (--recon RUN_DIR --truth its sequence file): recall
+    accuracy or bits per character on the held-out split (`evaluate.sequence`)."""
     from ptycho_nl.errors import PtychoError
     from ptycho_nl.evaluate.job import evaluate_to_dir
 
     with reporting(as_json, failures=(PtychoError, ValueError)):
         given = {} if coverage_threshold is None else {"coverage_threshold": coverage_threshold}
-        record = evaluate_to_dir(recon, truth, out, figures=figures, **given)
+        if (recon / "manifest.json").is_file():  # a training run, not a reconstruction
+            from ptycho_nl.evaluate.sequence import evaluate_sequence_run
+
+            record = evaluate_sequence_run(recon, truth, out)
+        else:
+            record = evaluate_to_dir(recon, truth, out, figures=figures, **given)
     scores = ", ".join(f"{k} {v:.4g}" for k, v in record.metrics.items() if isinstance(v, float))
     text = f"wrote {out}: {record.model_id}: {scores}"
     data = {"model_id": record.model_id, "out": str(out), "metrics": record.metrics}

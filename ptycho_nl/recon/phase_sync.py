@@ -1,6 +1,7 @@
 """Per-patch phase synchronisation of independently predicted patches.
 
-Axis legend: B patches, N patch side, P overlapping pairs.
+Axis legend: B patches, N patch side, M cropped support side, P overlapping pairs,
+K distinct integer offsets between paired patches.
 
 A single diffraction pattern fixes its object patch only up to a constant phase, so patches
 predicted one by one each carry an unknown offset exp(i phi_b). With z_b = exp(i phi_b) o_b the
@@ -9,18 +10,32 @@ A_ab >= 0, so H = D A D^H with D = diag(exp(-i phi)) and the leading eigenvector
 v_b = exp(-i phi_b) u_b with u > 0 (Perron). Multiplying each patch by v_b / |v_b| removes the
 offsets up to one global phase (docs/performance.md, R1-net; the angular-synchronisation idea of
 Singer, Appl. Comput. Harmon. Anal. 30, 20 (2011)).
+
+Speed (docs/performance.md, "Network inference speed"): pairs are grouped by their integer
+offset (a raster scan has a few hundred distinct offsets for tens of thousands of pairs), so each
+class is one batched product over exactly the overlapping window; the sub-pixel shift uses two
+1-D ramps; the eigenvector comes from Lanczos in torch (`lanczos.py`). Optionally
+(`min_overlap`), pairs whose weights barely overlap are left out, as long as the graph stays as
+connected as with every pair.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import torch
 
 from ptycho_nl import physics
+from ptycho_nl.recon.lanczos import leading_eigenvector
 
 DENSE_LIMIT = 16  # above this many patches use sparse Lanczos (dense eigh is O(B^3))
-PAIR_CHUNK = 256
 SUPPORT_FLOOR = 1e-6  # weights below this fraction of the peak count as outside the support
+# Default pair pruning: none. On R1 leaving out pairs whose weights overlap by less than 1% of
+# sum w^2 halves the pairs but moves the phases of noisy patches by ~7e-3 rad (more than the
+# 1e-3 rad allowed), and saves less than half the time, since the pairs left out are those with
+# the smallest windows (docs/performance.md, "Network inference speed").
+MIN_OVERLAP = 0.0
 
 
 def _overlap_pairs(corner: torch.Tensor, max_offset: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -44,13 +59,132 @@ def _overlap_pairs(corner: torch.Tensor, max_offset: int) -> tuple[torch.Tensor,
     return torch.cat(firsts), torch.cat(seconds)
 
 
+def _support_window(weights: torch.Tensor) -> tuple[slice, slice]:
+    """Rows and columns of the weights' support, plus one pixel for the sub-pixel shift."""
+    n = weights.shape[-1]
+    support = weights > SUPPORT_FLOOR * float(weights.max())
+    rows = torch.nonzero(support.any(1)).flatten()
+    cols = torch.nonzero(support.any(0)).flatten()
+    return (
+        slice(max(int(rows.min()) - 1, 0), min(int(rows.max()) + 2, n)),
+        slice(max(int(cols.min()) - 1, 0), min(int(cols.max()) + 2, n)),
+    )
+
+
+def weight_overlap(weights: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
+    """sum_x w(x) w(x + d) for each integer offset d, (P,) float64, by one FFT autocorrelation.
+
+    weights : (M_r, M_c) real >= 0   offsets : (P, 2) long with |d| < M on each axis
+    """
+    m_r, m_c = weights.shape
+    spectrum = torch.fft.rfft2(weights.to(torch.float64), s=(2 * m_r, 2 * m_c))
+    auto = torch.fft.irfft2(spectrum.abs().square(), s=(2 * m_r, 2 * m_c))
+    # Zero padding to twice the size: no wrap-around; negative offsets index from the end.
+    return auto[offsets[:, 0], offsets[:, 1]]
+
+
+def separable_shift(images: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
+    """`physics.fourier_shift(images, shift)` (same convention, equal to float32 rounding) with
+    the two 1-D ramps applied in turn rather than a (B, H, W) ramp built in float64: 3-4x
+    faster on R1's 484 x 64 x 64 patches (docs/performance.md, "Network inference speed").
+
+    images : (B, H, W) complex64   shift : (B, 2) float (s_r, s_c) pixels
+    """
+    h, w = images.shape[-2:]
+    shift = shift.to(torch.float64)
+    ramps = [
+        torch.exp(
+            -2j * math.pi * torch.fft.fftfreq(size, dtype=torch.float64) * shift[:, axis, None]
+        )
+        .to(images.dtype)
+        .to(images.device)
+        for axis, size in ((0, h), (1, w))
+    ]
+    spectrum = torch.fft.fft2(images)
+    spectrum *= ramps[0][:, :, None]
+    spectrum *= ramps[1][:, None, :]
+    return torch.fft.ifft2(spectrum)
+
+
+def _windows(d: int, m: int) -> tuple[slice, slice]:
+    """Pixels of a, and of b, that overlap when pixel r of a sits at pixel r + d of b."""
+    return slice(max(0, -d), min(m, m - d)), slice(max(0, d), min(m, m + d))
+
+
+def grouped_pair_products(
+    wz: torch.Tensor, corner: torch.Tensor, a_idx: torch.Tensor, b_idx: torch.Tensor
+) -> torch.Tensor:
+    """h_p = sum_x conj(wz_a(x)) wz_b(x) over the overlap of pair p, (P,) complex64.
+
+    wz : (B, M_r, M_c) complex, patch b's pixel (0, 0) at integer `corner[b]`, (B, 2) long.
+    One batched product per distinct offset, over exactly the overlapping window.
+    """
+    m_r, m_c = wz.shape[-2:]
+    h = torch.zeros(len(a_idx), dtype=wz.dtype)
+    if len(a_idx) == 0:
+        return h
+    d = corner[a_idx] - corner[b_idx]  # (P, 2): pixel r of a sits at pixel r + d of b
+    # One integer key per offset (|d| < M): a 1-D unique is far cheaper than unique(dim=0).
+    span = 2 * max(m_r, m_c) + 1
+    keys, cls = torch.unique((d[:, 0] + span) * (2 * span) + d[:, 1] + span, return_inverse=True)
+    offsets = torch.stack([keys // (2 * span) - span, keys % (2 * span) - span], -1)
+    order = torch.argsort(cls, stable=True)
+    a_sorted, b_sorted = a_idx[order], b_idx[order]  # each class a contiguous run
+    bounds = torch.cumsum(torch.bincount(cls, minlength=len(keys)), 0).tolist()
+    parts, start = [], 0
+    for (dr, dc), stop in zip(offsets.tolist(), bounds, strict=True):
+        (ra, rb), (ca, cb) = _windows(dr, m_r), _windows(dc, m_c)
+        # index_select of the window view copies only the window (2-3x faster than wz[idx]).
+        za = wz[:, ra, ca].index_select(0, a_sorted[start:stop]).flatten(1)
+        zb = wz[:, rb, cb].index_select(0, b_sorted[start:stop]).flatten(1)
+        parts.append(torch.linalg.vecdot(za, zb))  # sum conj(za) zb
+        start = stop
+    h[order] = torch.cat(parts)
+    return h
+
+
+def _components(bsz: int, a: np.ndarray, b: np.ndarray) -> int:
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    graph = coo_matrix((np.ones(len(a)), (a, b)), shape=(bsz, bsz))
+    return int(connected_components(graph, directed=False)[0])
+
+
+def _prune_pairs(
+    a_idx: torch.Tensor,
+    b_idx: torch.Tensor,
+    corner: torch.Tensor,
+    weights: torch.Tensor,
+    min_overlap: float,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Drop pairs whose weights overlap by less than `min_overlap` of a patch's own; keep all
+    pairs instead when that would split the overlap graph into more pieces."""
+    if min_overlap <= 0 or len(a_idx) == 0:
+        return a_idx, b_idx
+    overlap = weight_overlap(weights, corner[a_idx] - corner[b_idx])
+    keep = overlap >= min_overlap * float(weights.to(torch.float64).square().sum())
+    bsz = int(corner.shape[0])
+    a_np, b_np = a_idx.numpy(), b_idx.numpy()
+    k_np = keep.numpy()
+    if _components(bsz, a_np[k_np], b_np[k_np]) > _components(bsz, a_np, b_np):
+        return a_idx, b_idx
+    return a_idx[keep], b_idx[keep]
+
+
 def overlap_matrix_entries(
-    patches: torch.Tensor, positions: torch.Tensor, weights: torch.Tensor
+    patches: torch.Tensor,
+    positions: torch.Tensor,
+    weights: torch.Tensor,
+    *,
+    min_overlap: float = 0.0,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Weighted overlap inner products H_ab for overlapping pairs and the diagonal H_aa.
 
     patches : (B, N, N) complex   positions : (B, 2) float (row, col) centres
     weights : (N, N) real >= 0 (e.g. |P|^2)
+    min_overlap : leave out pairs whose weights overlap by less than this fraction of sum w^2
+        (0: every pair whose supports meet)
     Returns (a (P,) long, b (P,) long, h (P,) complex128, diag (B,) float64).
     Sub-pixel parts are applied to the weighted patches first, so pairs meet on integer offsets.
     """
@@ -58,47 +192,37 @@ def overlap_matrix_entries(
     corner, frac = physics.split_positions(positions.cpu(), n)
     wz = patches.to(torch.complex64) * weights.to(patches.device)
     if bool((frac != 0).any()):
-        wz = physics.fourier_shift(wz, frac.to(wz.device))
+        wz = separable_shift(wz, frac)
     wz = wz.cpu()
     diag = wz.abs().square().sum(dim=(-2, -1)).to(torch.float64)
     # Pixels outside the weights' support (plus one for the sub-pixel shift) carry nothing:
     # crop to it, which preserves relative offsets and cuts the work by (N / support)^2.
-    support = weights.cpu() > SUPPORT_FLOOR * float(weights.max())
-    rows = torch.nonzero(support.any(1)).flatten()
-    cols = torch.nonzero(support.any(0)).flatten()
-    r0, r1 = max(int(rows.min()) - 1, 0), min(int(rows.max()) + 2, n)
-    c0, c1 = max(int(cols.min()) - 1, 0), min(int(cols.max()) + 2, n)
-    wz = wz[:, r0:r1, c0:c1].contiguous()
-    m_r, m_c = r1 - r0, c1 - c0
+    rows, cols = _support_window(weights.cpu())
+    wz = wz[:, rows, cols].contiguous()
+    m_r, m_c = wz.shape[-2:]
     a_idx, b_idx = _overlap_pairs(corner, max(m_r, m_c) - 1)
-    h = torch.zeros(len(a_idx), dtype=torch.complex128)
-    # b's patch with a zero border, flattened so pair windows are gathered with index_select.
-    pad = torch.nn.functional.pad(wz, (m_c, m_c, m_r, m_r))  # (B, 3 m_r, 3 m_c)
-    pr, pc = pad.shape[-2:]
-    flat_pad = pad.reshape(-1)
-    off_r = torch.arange(m_r)[:, None] * pc
-    off_c = torch.arange(m_c)[None, :]
-    for s in range(0, len(a_idx), PAIR_CHUNK):
-        a, b = a_idx[s : s + PAIR_CHUNK], b_idx[s : s + PAIR_CHUNK]
-        d = corner[a] - corner[b]  # (p, 2): pixel r of a sits at pixel r + d of b
-        base = b * (pr * pc) + (m_r + d[:, 0]) * pc + (m_c + d[:, 1])  # (p,)
-        index = (base[:, None, None] + off_r + off_c).reshape(-1)
-        zb = flat_pad.index_select(0, index).reshape(len(a), m_r, m_c)
-        h[s : s + PAIR_CHUNK] = (wz[a].conj() * zb).sum(dim=(-2, -1)).to(torch.complex128)
+    cropped = weights.cpu().to(torch.float64)[rows, cols]
+    a_idx, b_idx = _prune_pairs(a_idx, b_idx, corner, cropped, min_overlap)
+    h = grouped_pair_products(wz, corner, a_idx, b_idx).to(torch.complex128)
     return a_idx, b_idx, h, diag
 
 
 def phase_offsets(
-    patches: torch.Tensor, positions: torch.Tensor, weights: torch.Tensor
+    patches: torch.Tensor,
+    positions: torch.Tensor,
+    weights: torch.Tensor,
+    *,
+    min_overlap: float = MIN_OVERLAP,
 ) -> torch.Tensor:
     """Unit-modulus corrections (B,) complex64: multiply patch b by the result to synchronise it.
 
+    min_overlap : pair pruning of `overlap_matrix_entries` (0 keeps every overlapping pair).
     The global phase is fixed so the corrections average to phase zero.
     """
     bsz = patches.shape[0]
     if bsz == 1:
         return torch.ones(1, dtype=torch.complex64)
-    a, b, h, diag = overlap_matrix_entries(patches, positions, weights)
+    a, b, h, diag = overlap_matrix_entries(patches, positions, weights, min_overlap=min_overlap)
     a_np, b_np, h_np = a.numpy(), b.numpy(), h.numpy()
     rows = np.concatenate([a_np, b_np, np.arange(bsz)])
     cols = np.concatenate([b_np, a_np, np.arange(bsz)])
@@ -109,11 +233,13 @@ def phase_offsets(
         v = np.linalg.eigh(mat)[1][:, -1]
     else:
         from scipy.sparse import coo_matrix
-        from scipy.sparse.linalg import eigsh
 
         mat = coo_matrix((vals, (rows, cols)), shape=(bsz, bsz)).tocsr()
-        # Lanczos for the largest algebraic eigenvalue; the start vector fixes the result.
-        v = eigsh(mat, k=1, which="LA", v0=np.ones(bsz, dtype=np.complex128))[1][:, 0]
+        # Lanczos for the largest eigenvalue (not ARPACK: see lanczos.py); sparse products in C.
+        v = leading_eigenvector(
+            lambda x: torch.from_numpy(mat @ x.numpy()),
+            torch.ones(bsz, dtype=torch.complex128),
+        )[1].numpy()
     # Patches with no overlap (v = 0) keep their phase.
     unit = np.where(np.abs(v) > 1e-12, v / np.maximum(np.abs(v), 1e-300), 1.0)
     unit *= np.exp(-1j * np.angle(unit.sum()))

@@ -10,6 +10,7 @@ positions are placed by the same Fourier shift the forward model uses.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from ptycho_nl.operators import ScanPlacement, illumination, object_adjoint
@@ -31,6 +32,16 @@ def scan_coverage(
     """
     scan = _exact_scan(positions.to(probe.device), probe.shape[-1], shape)
     return illumination(scan, probe.abs().square(), torch.arange(len(scan), device=probe.device))
+
+
+def scored_region(data) -> np.ndarray:
+    """(H, W) bool: the pixels a scan is scored on, `evaluate.metrics.scored_mask` of its own
+    probe's coverage (the rule of `ptycho-nl evaluate`, the study and the quality traces)."""
+    from ptycho_nl.evaluate.metrics import scored_mask
+
+    probe = torch.as_tensor(np.asarray(data.probe)).to(torch.complex64)
+    positions = torch.as_tensor(data.positions, dtype=torch.float64)
+    return scored_mask(scan_coverage(probe, positions, data.object_shape).numpy())
 
 
 def stitch_patches(

@@ -14,7 +14,7 @@ import torch
 from ptycho_nl.simulate.config import ObjectConfig
 
 
-def _normalise(image: np.ndarray) -> np.ndarray:
+def normalise(image: np.ndarray) -> np.ndarray:
     lo, hi = float(image.min()), float(image.max())
     return (image - lo) / (hi - lo) if hi > lo else np.zeros_like(image)
 
@@ -24,10 +24,10 @@ def _image_field(name: str, shape: tuple[int, int]) -> np.ndarray:
     from skimage.transform import resize
 
     image = getattr(skimage.data, name)().astype(np.float64)
-    return _normalise(resize(image, shape, order=1, anti_aliasing=True))
+    return normalise(resize(image, shape, order=1, anti_aliasing=True))
 
 
-def _procedural_field(shape: tuple[int, int], feature: float, rng: np.random.Generator):
+def procedural_field(shape: tuple[int, int], feature: float, rng: np.random.Generator):
     """Smooth random field (Gaussian low-pass of white noise) plus sharp disks, in [0, 1]."""
     h, w = shape
     ky, kx = np.fft.fftfreq(h)[:, None], np.fft.fftfreq(w)[None, :]
@@ -41,7 +41,7 @@ def _procedural_field(shape: tuple[int, int], feature: float, rng: np.random.Gen
         cols[None] - centres[:, 1, None, None]
     ) ** 2 < radii[:, None, None] ** 2
     disks = (inside * rng.uniform(0.5, 1.0, size=n_disks)[:, None, None]).max(axis=0)
-    return _normalise(_normalise(smooth) + disks)
+    return normalise(normalise(smooth) + disks)
 
 
 def make_object(cfg: ObjectConfig, shape: tuple[int, int], seed: int = 0) -> torch.Tensor:
@@ -50,8 +50,8 @@ def make_object(cfg: ObjectConfig, shape: tuple[int, int], seed: int = 0) -> tor
         amp_img, phase_img = _image_field("camera", shape), _image_field("moon", shape)
     else:
         rng = np.random.default_rng(seed)
-        amp_img = _procedural_field(shape, cfg.feature_size, rng)
-        phase_img = _procedural_field(shape, cfg.feature_size, rng)
+        amp_img = procedural_field(shape, cfg.feature_size, rng)
+        phase_img = procedural_field(shape, cfg.feature_size, rng)
     amplitude = cfg.amplitude_min + (1.0 - cfg.amplitude_min) * amp_img
     phase = cfg.max_phase * (2.0 * phase_img - 1.0)
     return torch.polar(torch.from_numpy(amplitude), torch.from_numpy(phase)).to(torch.complex64)

@@ -56,17 +56,11 @@ def object_input(method: str) -> str:
 
 
 def held_out_region_mask(data) -> np.ndarray:
-    """The test scan's scored region (`evaluate.metrics.scored_mask` of its probe coverage), the
-    same rule `ptycho-nl evaluate` applies to a reconstruction's coverage."""
-    import torch
+    """The test scan's scored region: `recon.stitch.scored_region`, the same rule
+    `ptycho-nl evaluate` and the reconstruction records' quality traces apply."""
+    from ptycho_nl.recon.stitch import scored_region
 
-    from ptycho_nl.evaluate.metrics import scored_mask
-    from ptycho_nl.recon.stitch import scan_coverage
-
-    probe = torch.as_tensor(np.asarray(data.probe))
-    positions = torch.as_tensor(data.positions, dtype=torch.float64)
-    coverage = scan_coverage(probe, positions, tuple(np.asarray(data.object).shape))
-    return scored_mask(coverage.numpy())
+    return scored_region(data)
 
 
 def compare(ctx: JobContext[CompareParams]) -> JobOutput:

@@ -57,6 +57,23 @@ class StudyDesign(StrictModel):
     )
     pinn_epochs: PositiveInt = Field(60, description="Training epochs of the PINN.")
     iterations: PositiveInt = Field(50, description="Iterations of each iterative solver.")
+    network_data: Literal["region", "objects"] = Field(
+        "region",
+        description="What the networks train on: the training region of the study object, or "
+        "a many-object set (`simulate/training_set.py`, the test object's images excluded) at "
+        "the cell's dose and overlap; both are scored on the held-out region of the study object.",
+    )
+    training_objects: PositiveInt = Field(
+        16, description="Objects in the many-object set (network_data = objects)."
+    )
+    hybrid: list[SolverName] = Field(
+        default_factory=list,
+        description="Solvers that refine each trained network's object (hybrid arms, compared "
+        "as '<network>+<solver>'); empty: no hybrid arm.",
+    )
+    hybrid_iterations: PositiveInt = Field(
+        10, description="Refinement passes of each hybrid arm (from the network's object)."
+    )
     tiles_per_side: PositiveInt = Field(
         4, description="Test region split into k x k tiles for paired statistics."
     )
@@ -75,6 +92,8 @@ class StudyDesign(StrictModel):
             raise ValueError(f"view names must be distinct, got {names}")
         if not self.models and not self.iterative:
             raise ValueError("a study needs at least one model or iterative solver")
+        if self.hybrid and not self.models:
+            raise ValueError("hybrid arms refine a network's object: list at least one model")
         if self.patch_size % 2:
             raise ValueError(f"patch_size must be even, got {self.patch_size}")
         if self.object_size < 3 * self.patch_size:
@@ -93,13 +112,14 @@ DENSE = ViewSpec(name="dense", overlap=0.7)
 SPARSE = ViewSpec(name="sparse", overlap=0.35)
 
 PRESETS: dict[str, StudyDesign] = {
-    # Minutes on 2 CPU cores: two doses, two views, both networks, ePIE.
+    # Minutes on 2 CPU cores: two doses, two views, both networks, ePIE, each network + ePIE.
     "demo": StudyDesign(
         name="demo",
         doses=[1e3, 1e5],
         views=[DENSE, SPARSE],
         models=["pinn", "supervised"],
         iterative=["epie"],
+        hybrid=["epie"],
         object_size=256,
         patch_size=32,
         epochs=20,
@@ -115,6 +135,7 @@ PRESETS: dict[str, StudyDesign] = {
         views=[DENSE, SPARSE],
         models=["pinn", "supervised"],
         iterative=["epie", "lsqml"],
+        hybrid=["epie"],
         object_size=256,
         patch_size=32,
         epochs=20,
@@ -128,6 +149,7 @@ PRESETS: dict[str, StudyDesign] = {
         views=[DENSE, SPARSE],
         models=["pinn", "supervised"],
         iterative=["epie", "rpie", "lsqml"],
+        hybrid=["epie", "lsqml"],
         seeds=[0, 1, 2],
         object_size=512,
         patch_size=64,

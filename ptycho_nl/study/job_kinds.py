@@ -1,11 +1,12 @@
 """The study's job kinds C-F: one typed parameter model and one function per kind.
 
 C `generate` simulates one (dose, view) cell and splits it by region into train.npz / test.npz
-(a one-patch gap keeps every test patch disjoint from every training patch). D `describe_view`
+(a one-patch gap keeps every test patch disjoint from every training patch), then runs the data
+QC gate on them (`qc.json`; a failed gate fails the job). D `describe_view`
 validates those files and measures the overlap actually achieved (a view's name and requested
 overlap are not taken on trust). E `train_network` trains on the training region and
 reconstructs the test region from the bundle. F `run_iterative` runs one solver (known probe)
-on the test patterns. The comparison (G) lives in `study/compare.py`.
+on the test patterns; `run_hybrid` refines a trained network's test-region object with one. The comparison (G) lives in `study/compare.py`.
 """
 
 from __future__ import annotations
@@ -43,6 +44,16 @@ class GenerateParams(CellParams):
     seed: int
 
 
+class ObjectsParams(CellParams):
+    """A many-object training set at the cell's dose and overlap (network_data = objects)."""
+
+    overlap: float
+    object_kind: ObjectKind
+    n_objects: PositiveInt
+    patch_size: PositiveInt
+    seed: int
+
+
 class ViewParams(CellParams):
     overlap: float
 
@@ -60,6 +71,13 @@ class IterativeParams(CellParams):
     method: SolverName
     iterations: PositiveInt
     seed: int
+
+
+class HybridParams(IterativeParams):
+    """A network (its training job's bundle) refined by `method` for `iterations` passes."""
+
+    model: ModelName
+    train_seed: int
 
 
 class ViewRecord(BaseModel):
@@ -129,8 +147,21 @@ def generate(ctx: JobContext[GenerateParams]) -> JobOutput:
         test_fraction=TEST_FRACTION,
     )
     paths = simulate_train_test(config, ctx.out_dir)
+    # The cell's data pass the data QC gate before anything trains on them (docs/study.md):
+    # a failed gate fails this job, so the cell's later jobs fail as upstream, naming it.
+    from ptycho_nl.errors import PtychoError
+    from ptycho_nl.gates.data_qc import run_data_qc
+
+    report, record = run_data_qc(ctx.out_dir)
+    if not report.passed:
+        failing = ", ".join(report.failing(mandatory_only=True))
+        raise PtychoError(f"data QC failed (items: {failing}): {record}")
     return JobOutput(
-        outputs={"train": ctx.rel(paths["train"]), "test": ctx.rel(paths["test"])},
+        outputs={
+            "train": ctx.rel(paths["train"]),
+            "test": ctx.rel(paths["test"]),
+            "qc": ctx.rel(record),
+        },
         config_digest=config_digest(config),
     )
 
@@ -175,7 +206,7 @@ def train_network(ctx: JobContext[TrainParams]) -> JobOutput:
         data={"gridsize": p.gridsize, "val_fraction": 0.2, "max_groups": None},
     )
     run_dir = ctx.out_dir / "run"
-    result = train(config, ctx.inputs["train"], run_dir, progress=False)
+    result = train(config, ctx.inputs["train"], run_dir, progress=False, qc="require")
     if result.status == "failed":
         raise PtychoError(result.error or "training failed")
     record = reconstruct_network_to_dir(
@@ -217,7 +248,62 @@ def run_iterative(ctx: JobContext[IterativeParams]) -> JobOutput:
     )
 
 
+def run_hybrid(ctx: JobContext[HybridParams]) -> JobOutput:
+    from ptycho_nl.recon.jobs import reconstruct_hybrid_to_dir
+    from ptycho_nl.recon.options import IterativeOptions
+
+    p = ctx.params
+    options = IterativeOptions(method=p.method, iterations=p.iterations, seed=p.seed)
+    record = reconstruct_hybrid_to_dir(
+        ctx.inputs["bundle"], ctx.inputs["test"], ctx.out_dir, refine=options
+    )
+    return JobOutput(
+        outputs={"object": ctx.rel(ctx.out_dir / "object.npy")},
+        metrics={
+            "network_seconds": record.stages["network"],
+            "refine_seconds": record.stages[p.method],
+            "seconds_per_iteration": record.seconds_per_iteration,
+            "final_fourier_error": record.errors[-1] if record.errors else None,
+        },
+        config_digest=config_digest(options),
+    )
+
+
+def build_objects(ctx: JobContext[ObjectsParams]) -> JobOutput:
+    """The cell's many-object training set, QC-gated like the cell's own data."""
+    from ptycho_nl.errors import PtychoError
+    from ptycho_nl.gates.data_qc import run_data_qc
+    from ptycho_nl.simulate import ProbeConfig, ScanConfig
+    from ptycho_nl.simulate.training_set import TrainingSetConfig, write_training_set
+
+    p = ctx.params
+    config = TrainingSetConfig(
+        n_objects=p.n_objects,
+        # The test object's own pictures never enter training (procedural tiles draw from a
+        # seed stream no study object uses).
+        exclude=["camera", "moon"] if p.object_kind == "camera_moon" else [],
+        tile_size=3 * p.patch_size,
+        probe=ProbeConfig(
+            size=p.patch_size, kind="disk", aperture=PROBE_APERTURE, defocus=PROBE_DEFOCUS
+        ),
+        scan=ScanConfig(overlap=p.overlap, jitter=SCAN_JITTER),
+        dose=p.dose,
+        seed=p.seed,
+    )
+    path = write_training_set(config, ctx.out_dir / "objects.npz")
+    report, record = run_data_qc(path)
+    if not report.passed:
+        failing = ", ".join(report.failing(mandatory_only=True))
+        raise PtychoError(f"data QC failed (items: {failing}): {record}")
+    return JobOutput(
+        outputs={"train": ctx.rel(path), "qc": ctx.rel(record)},
+        config_digest=config_digest(config),
+    )
+
+
 GENERATE_JOB = JobKind("generate", generate, GenerateParams)
+OBJECTS_JOB = JobKind("build_objects", build_objects, ObjectsParams)
 VIEW_JOB = JobKind("describe_view", describe_view, ViewParams)
 TRAIN_JOB = JobKind("train_network", train_network, TrainParams)
 ITERATIVE_JOB = JobKind("run_iterative", run_iterative, IterativeParams)
+HYBRID_JOB = JobKind("run_hybrid", run_hybrid, HybridParams)

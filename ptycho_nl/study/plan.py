@@ -14,11 +14,15 @@ from ptycho_nl.study.compare import COMPARE_JOB, CompareParams, object_input
 from ptycho_nl.study.design import StudyDesign, ViewSpec
 from ptycho_nl.study.job_kinds import (
     GENERATE_JOB,
+    HYBRID_JOB,
     ITERATIVE_JOB,
+    OBJECTS_JOB,
     TRAIN_JOB,
     VIEW_JOB,
     GenerateParams,
+    HybridParams,
     IterativeParams,
+    ObjectsParams,
     TrainParams,
     ViewParams,
 )
@@ -67,9 +71,30 @@ def _cell_jobs(design: StudyDesign, dose: float, view: ViewSpec) -> list[tuple[P
     describe = Job(
         d_id, VIEW_JOB, ViewParams(**cell, overlap=view.overlap), inputs=files, requires=(c_id,)
     )
+    network_files, network_source = files, c_id
+    objects = None
+    if design.network_data == "objects" and design.models:
+        o_id = GENERATE.job_id(tag, "objects")
+        objects = Job(
+            o_id,
+            OBJECTS_JOB,
+            ObjectsParams(
+                **cell,
+                overlap=view.overlap,
+                object_kind=design.object_kind,
+                n_objects=design.training_objects,
+                patch_size=design.patch_size,
+                # Its own seed stream: never the study object's.
+                seed=design.simulation_seed + 1,
+            ),
+        )
+        network_files = {**files, "train": f"{GENERATE.job_dir(o_id)}/objects.npz"}
+        network_source = o_id
+    trained = _train_jobs(design, cell, tag, network_files, c_id, network_source)
     recons = [
-        *_train_jobs(design, cell, tag, files, c_id),
+        *trained,
         *_iterative_jobs(design, cell, tag, files, c_id),
+        *_hybrid_jobs(design, cell, tag, files, trained),
     ]
     compare_inputs = {"test": files["test"], "view": f"{VIEWS.job_dir(d_id)}/view.json"}
     compare_inputs.update({object_input(r.method): r.path for r in recons})
@@ -86,6 +111,7 @@ def _cell_jobs(design: StudyDesign, dose: float, view: ViewSpec) -> list[tuple[P
     )
     return [
         (GENERATE, generate),
+        *([(GENERATE, objects)] if objects is not None else []),
         (VIEWS, describe),
         *((r.phase, r.job) for r in recons),
         (COMPARE, compare),
@@ -93,7 +119,7 @@ def _cell_jobs(design: StudyDesign, dose: float, view: ViewSpec) -> list[tuple[P
 
 
 def _train_jobs(
-    design: StudyDesign, cell: dict, tag: str, files: dict[str, str], c_id: str
+    design: StudyDesign, cell: dict, tag: str, files: dict[str, str], c_id: str, source: str
 ) -> list[_Recon]:
     """One training job per (model, seed); the method is the model name, with `@s<seed>` when
     the design has several seeds."""
@@ -112,7 +138,8 @@ def _train_jobs(
                 learning_rate=design.learning_rate,
                 gridsize=design.pinn_gridsize if pinn else 1,
             )
-            job = Job(e_id, TRAIN_JOB, params, inputs=files, requires=(c_id,))
+            requires = (c_id,) if source == c_id else (c_id, source)
+            job = Job(e_id, TRAIN_JOB, params, inputs=files, requires=requires)
             out.append(_Recon(TRAIN, method, job, f"{TRAIN.job_dir(e_id)}/recon/object.npy"))
     return out
 
@@ -129,4 +156,36 @@ def _iterative_jobs(
         )
         job = Job(f_id, ITERATIVE_JOB, params, inputs={"test": files["test"]}, requires=(c_id,))
         out.append(_Recon(ITERATIVE, method, job, f"{ITERATIVE.job_dir(f_id)}/object.npy"))
+    return out
+
+
+def _hybrid_jobs(
+    design: StudyDesign, cell: dict, tag: str, files: dict[str, str], trained: list[_Recon]
+) -> list[_Recon]:
+    """One job per (trained network, hybrid solver): the network's bundle refines from its
+    test-region object; compared as '<network method>+<solver>'."""
+    out = []
+    for net in trained:
+        params = net.job.params
+        for method in design.hybrid:
+            f_id = ITERATIVE.job_id(tag, "hybrid", params.model, f"s{params.seed}", method)
+            job = Job(
+                f_id,
+                HYBRID_JOB,
+                HybridParams(
+                    **cell,
+                    method=method,
+                    iterations=design.hybrid_iterations,
+                    seed=design.simulation_seed,
+                    model=params.model,
+                    train_seed=params.seed,
+                ),
+                inputs={
+                    "test": files["test"],
+                    "bundle": f"{TRAIN.job_dir(net.job.job_id)}/run/bundle.zip",
+                },
+                requires=(net.job.job_id,),
+            )
+            path = f"{ITERATIVE.job_dir(f_id)}/object.npy"
+            out.append(_Recon(ITERATIVE, f"{net.method}+{method}", job, path))
     return out

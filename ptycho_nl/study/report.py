@@ -28,6 +28,12 @@ from ptycho_nl.io_utils import atomic_write_text
 from ptycho_nl.study.job_kinds import TrainParams
 from ptycho_nl.study.jobs import Phase, PhaseManifest, load_manifest
 from ptycho_nl.study.phases import COMPARE, PHASES, TRAIN, VIEWS
+from ptycho_nl.study.time_to_quality import (
+    figure_quality_vs_time,
+    quality_traces,
+    time_to_quality_rows,
+)
+from ptycho_nl.study.verdict import verdict_lines
 
 # The results table's metric columns, in order, with the significant digits each is shown with.
 REPORT_METRICS: tuple[tuple[MetricSpec, int], ...] = (
@@ -220,11 +226,15 @@ def _report_environment() -> dict[str, Any]:
     return {k: v for k, v in process_environment().items() if k != "torch_threads"}
 
 
-def _figures(study_dir: Path, manifests: dict[Phase, PhaseManifest], rows: list[dict]) -> list:
-    """Every figure the manifests allow, as {title, path}."""
+def _figures(
+    study_dir: Path, manifests: dict[Phase, PhaseManifest], rows: list[dict], traces: dict
+) -> list:
+    """Every figure the manifests allow, as {title, path}; quality against time leads."""
     fig_dir = study_dir / "figures"
     fig_dir.mkdir(exist_ok=True)
     figures = []
+    if path := figure_quality_vs_time(traces, fig_dir / "quality_vs_time.png"):
+        figures.append({"title": "Quality against wall time", "path": path, "lead": True})
     if (g := manifests.get(COMPARE)) is not None:
         for title, path in (
             ("Quality versus dose", _figure_quality_vs_dose(rows, fig_dir / "quality_vs_dose.png")),
@@ -235,12 +245,17 @@ def _figures(study_dir: Path, manifests: dict[Phase, PhaseManifest], rows: list[
             ("Fourier ring correlation", _figure_frc(g, fig_dir / "frc.png")),
         ):
             if path is not None:
-                figures.append({"title": title, "path": path})
+                figures.append({"title": title, "path": path, "lead": False})
     if (e := manifests.get(TRAIN)) is not None and (
         path := _figure_learning_curves(study_dir, e, fig_dir / "learning_curves.png")
     ):
-        figures.append({"title": "Learning curves", "path": path})
+        figures.append({"title": "Learning curves", "path": path, "lead": False})
     return figures
+
+
+def _job_seconds(job) -> float:
+    """A job's own wall time (its compute record), not counting time queued in a pool."""
+    return job.compute.wall_s if job.compute is not None else job.duration_s
 
 
 def _overlaps(manifests: dict[Phase, PhaseManifest]) -> list[dict[str, Any]]:
@@ -267,6 +282,8 @@ def build_context(study_dir: Path) -> dict[str, Any]:
         else {}
     )
     rows = results_rows(manifests)
+    traces = quality_traces(study_dir, manifests)
+    ttq = time_to_quality_rows(traces, manifests)
     comparisons_path = study_dir / "manifests" / "comparisons.json"
     comparisons = (
         json.loads(comparisons_path.read_text())["comparisons"] if comparisons_path.exists() else []
@@ -285,7 +302,7 @@ def build_context(study_dir: Path) -> dict[str, Any]:
                 "phase": p.key,
                 "title": m.title,
                 **m.counts(),
-                "seconds": round(sum(j.duration_s for j in m.jobs.values()), 1),
+                "seconds": round(sum(_job_seconds(j) for j in m.jobs.values()), 1),
             }
             for p, m in manifests.items()
         ],
@@ -293,7 +310,9 @@ def build_context(study_dir: Path) -> dict[str, Any]:
         "comparisons": comparisons,
         "overlaps": _overlaps(manifests),
         "failed": failed,
-        "figures": _figures(study_dir, manifests, rows),
+        "figures": _figures(study_dir, manifests, rows, traces),
+        "time_to_quality": ttq,
+        "verdict": verdict_lines(rows, comparisons, ttq),
         "environment": _report_environment(),
         "report_metrics": REPORT_METRICS,
     }

@@ -11,7 +11,10 @@ from typer.testing import CliRunner
 from ptycho_nl.cli import app, main
 
 runner = CliRunner()
-COMMANDS = ("simulate", "validate", "train", "reconstruct", "evaluate", "study", "demo", "report")
+COMMANDS = (
+    "simulate", "validate", "train", "reconstruct", "evaluate", "study", "demo", "report",
+    "trace-memory", "import", "export", "inspect", "resolution",
+)  # fmt: skip
 
 
 def _leaves(group, path=()):

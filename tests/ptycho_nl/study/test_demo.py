@@ -103,9 +103,9 @@ def test_a_demo_shaped_study_runs_end_to_end_and_its_report_matches_the_manifest
     report = (out / "report.md").read_text()
     assert design.digest in report
     rows = report_rows(report)
-    expected = (
-        len(design.doses) * len(design.views) * (len(design.models) + len(design.iterative) + 1)
-    )
+    cells = len(design.doses) * len(design.views)
+    arms = len(design.models) * (1 + len(design.hybrid))  # each network alone and hybrid
+    expected = cells * (arms + len(design.iterative) + 1)
     assert len(rows) == expected
     for view, dose, method, phase_ssim, amplitude_ssim, nrmse, *_, source in rows:
         job = g.jobs[f"G-{dose_tag(float(dose))}-{view}"]
@@ -123,9 +123,13 @@ def test_a_demo_shaped_study_runs_end_to_end_and_its_report_matches_the_manifest
     for c in better:
         assert c["ci_low"] > 0 or c["ci_high"] < 0
     # The iterative baseline converges: its Fourier error falls at every dose and view.
-    assert len(f.jobs) == len(design.doses) * len(design.views)
-    for job in f.jobs.values():
+    solvers = [j for j in f.jobs.values() if j.kind == "run_iterative"]
+    assert len(solvers) == cells * len(design.iterative)
+    for job in solvers:
         assert job.metrics["final_fourier_error"] < job.metrics["first_fourier_error"]
+    hybrids = [j for j in f.jobs.values() if j.kind == "run_hybrid"]
+    assert len(hybrids) == cells * len(design.models) * len(design.hybrid)
+    assert "## Quality against wall time" in report and "## Verdict" in report
     assert re.search(r"!\[Quality versus dose\]\(figures/quality_vs_dose.png\)", report)
 
 

@@ -35,6 +35,8 @@ TINY_NETWORKS = StudyDesign(
     doses=[1e5],
     views=[ViewSpec(name="dense", overlap=0.7)],
     models=["pinn", "supervised"],
+    hybrid=["epie"],
+    hybrid_iterations=3,
     object_size=96,
     patch_size=32,
     epochs=2,
@@ -92,27 +94,40 @@ def test_tiny_study_runs_resumes_and_reports_from_manifests(tmp_path):
 def test_networks_train_reconstruct_and_are_compared_on_a_tiny_design(tmp_path):
     result = run_study(TINY_NETWORKS, tmp_path)
     assert result.failed_jobs == 0
-    assert set(result.phases) == {GENERATE.key, VIEWS.key, TRAIN.key, COMPARE.key}
+    assert set(result.phases) == {GENERATE.key, VIEWS.key, TRAIN.key, ITERATIVE.key, COMPARE.key}
     e = load_manifest(tmp_path, TRAIN.key)
     assert {j.params["model"] for j in e.jobs.values()} == {"pinn", "supervised"}
     for job in e.jobs.values():
         assert job.status == "completed" and job.metrics["epochs"] == 2, job.job_id
         assert job.outputs["object"].path == f"runs/{job.job_id}/recon/object.npy"
     g = load_manifest(tmp_path, COMPARE.key).jobs["G-d1e5-dense"]
-    assert set(g.metrics["methods"]) == {"pinn", "supervised", "constant"}
+    hybrids = {"pinn+epie", "supervised+epie"}
+    assert set(g.metrics["methods"]) == {"pinn", "supervised", "constant", *hybrids}
     assert g.metrics["methods"]["pinn"]["source_job"] == "E-d1e5-dense-pinn-s0"
+    f = load_manifest(tmp_path, ITERATIVE.key)
+    hybrid = f.jobs[g.metrics["methods"]["pinn+epie"]["source_job"]]
+    assert hybrid.kind == "run_hybrid" and hybrid.inputs["bundle"].path.startswith("runs/E-")
+    assert hybrid.metrics["network_seconds"] > 0 and hybrid.metrics["refine_seconds"] > 0
     # Every row of the report traces to a completed training job.
     report = (tmp_path / "report.md").read_text()
     rows = report_rows(report)
-    assert len(rows) == 3
+    assert len(rows) == 5
     for *_, method, _phase_ssim, _amp, _nrmse, _psnr, _frc, source in rows:
-        if method != "constant":
+        if method in ("pinn", "supervised"):
             assert e.jobs[source].status == "completed"
+        elif method != "constant":
+            assert f.jobs[source].status == "completed"
+    # The report leads with a computed verdict and quality against wall time from the traces.
+    assert report.index("## Verdict") < report.index("## Quality against wall time")
+    assert report.index("## Quality against wall time") < report.index("## Phases")
+    assert "![Quality against wall time](figures/quality_vs_time.png)" in report
+    for method in ("pinn", "supervised", *hybrids):
+        assert f"| dense | 1e+05 | {method} |" in report
     # All pairs on every compared metric, BH-adjusted, and a "better" only with a clear interval.
     record = json.loads((tmp_path / "manifests" / "comparisons.json").read_text())
     assert record["metrics"] == {"phase_ssim": True, "amplitude_ssim": True, "nrmse": False}
     comparisons = record["comparisons"]
-    assert len(comparisons) == 3 * 3
+    assert len(comparisons) == 3 * (5 * 4 // 2)  # every pair of 5 methods on 3 metrics
     assert all(c["p_adjusted"] >= c["p_value"] - 1e-12 for c in comparisons)
     for c in comparisons:
         if "better" in c["verdict"]:
@@ -142,7 +157,8 @@ def test_the_plan_wires_every_input_to_a_job_it_requires():
     design = PRESETS["paper"]
     cells = len(design.doses) * len(design.views)
     assert len(phases[TRAIN]) == cells * len(design.models) * len(design.seeds)
-    assert len(phases[ITERATIVE]) == cells * len(design.iterative)
+    hybrids = len(design.models) * len(design.seeds) * len(design.hybrid)
+    assert len(phases[ITERATIVE]) == cells * (len(design.iterative) + hybrids)
     assert len(phases[COMPARE]) == cells
 
 
@@ -192,3 +208,22 @@ def test_report_of_a_non_study_directory_fails_cleanly(tmp_path):
     result = runner.invoke(app, ["report", "study", str(tmp_path)])
     assert result.exit_code == 1
     assert "no phase manifests" in result.output
+
+
+def test_networks_can_train_on_many_other_objects_and_are_scored_on_the_study_object(tmp_path):
+    design = TINY_NETWORKS.model_copy(
+        update={"models": ["supervised"], "hybrid": [], "network_data": "objects",
+                "training_objects": 3, "name": "tiny_objects"}
+    )  # fmt: skip
+    result = run_study(design, tmp_path)
+    assert result.failed_jobs == 0
+    c = load_manifest(tmp_path, GENERATE.key)
+    objects = c.jobs["C-d1e5-dense-objects"]
+    assert objects.kind == "build_objects" and objects.status == "completed"
+    assert (tmp_path / objects.outputs["qc"].path).is_file()  # QC-gated like the cell's data
+    e = load_manifest(tmp_path, TRAIN.key).jobs["E-d1e5-dense-supervised-s0"]
+    assert e.inputs["train"].path == objects.outputs["train"].path
+    assert "C-d1e5-dense-objects" in e.inputs["train"].path
+    # Scored like any network: on the study object's held-out region, against the constant.
+    g = load_manifest(tmp_path, COMPARE.key).jobs["G-d1e5-dense"]
+    assert set(g.metrics["methods"]) == {"supervised", "constant"}
