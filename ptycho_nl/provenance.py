@@ -61,4 +61,3 @@ def environment() -> dict[str, Any]:
         info["cuda_memory_gb"] = round(props.total_memory / 2**30, 1)
         info["cuda_version"] = torch.version.cuda
     return info
-

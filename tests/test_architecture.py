@@ -35,7 +35,9 @@ def _module_name(path: Path) -> str:
 def _unit(name: str) -> str:
     """ptycho_nl.recon.pie -> ptycho_nl.recon; tools.plan.cli -> tools.plan; torch.fft -> torch."""
     parts = name.split(".")
-    return ".".join(parts[:2]) if parts[0] in ("ptycho_nl", "tools") and len(parts) > 1 else parts[0]
+    return (
+        ".".join(parts[:2]) if parts[0] in ("ptycho_nl", "tools") and len(parts) > 1 else parts[0]
+    )
 
 
 def _imports(path: Path, units: set[str]) -> set[str]:

@@ -103,9 +103,7 @@ def prepare_patch_task(inputs: TaskInputs) -> TrainingTask:
         train_set, num_replicas=inputs.world_size, rank=inputs.rank, shuffle=True, seed=cfg.seed
     )
     train_loader = DataLoader(train_set, batch_size=cfg.batch_size, sampler=sampler)
-    val_loader = DataLoader(
-        val_set, batch_size=max(cfg.batch_size, VAL_BATCH_MIN), shuffle=False
-    )
+    val_loader = DataLoader(val_set, batch_size=max(cfg.batch_size, VAL_BATCH_MIN), shuffle=False)
 
     def train_batches(epoch: int):
         sampler.set_epoch(epoch)  # a new, rank-consistent shuffle every epoch

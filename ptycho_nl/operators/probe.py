@@ -48,7 +48,9 @@ def probe_factor_adjoint(
         values = summed.index_add_(0, scan.shift_class.index_select(0, idx), values)
         ramps = scan.ramps
     ramps = scan.ramps_of(idx) if ramps is None else ramps
-    spectrum = (torch.fft.fft2(scan.pad(values), dim=FFT_DIMS) * _per_position(ramps, values[0])).sum(0)
+    spectrum = (
+        torch.fft.fft2(scan.pad(values), dim=FFT_DIMS) * _per_position(ramps, values[0])
+    ).sum(0)
     return torch.fft.ifft2(spectrum, dim=FFT_DIMS)
 
 

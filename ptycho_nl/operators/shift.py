@@ -32,7 +32,9 @@ def fourier_ramps(
     return (ramp_y[:, :, None] * ramp_x[:, None, :]).to(dtype)
 
 
-def apply_ramps(images: torch.Tensor, ramps: torch.Tensor, *, adjoint: bool = False) -> torch.Tensor:
+def apply_ramps(
+    images: torch.Tensor, ramps: torch.Tensor, *, adjoint: bool = False
+) -> torch.Tensor:
     """F^-1[F images . ramps] (or . conj(ramps) for the adjoint); ramps broadcast over images."""
     spectrum = torch.fft.fft2(images, dim=FFT_DIMS)
     return torch.fft.ifft2(spectrum * (ramps.conj() if adjoint else ramps), dim=FFT_DIMS)

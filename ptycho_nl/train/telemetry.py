@@ -44,4 +44,3 @@ class GpuTelemetry:
         memory = self._pynvml.nvmlDeviceGetMemoryInfo(self.handle)
         rates = self._pynvml.nvmlDeviceGetUtilizationRates(self.handle)
         return {"gpu_mem_mb": round(memory.used / 2**20, 1), "gpu_util_pct": float(rates.gpu)}
-

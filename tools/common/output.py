@@ -92,9 +92,7 @@ def fail(exc: CommandError, *, as_json: bool) -> NoReturn:
 
 
 @contextmanager
-def reporting(
-    as_json: bool, *, failures: tuple[type[BaseException], ...] = ()
-) -> Iterator[None]:
+def reporting(as_json: bool, *, failures: tuple[type[BaseException], ...] = ()) -> Iterator[None]:
     """Run a command body: a CommandError becomes its one-line error (or JSON envelope) and exit
     code; an exception of a type in `failures` (a domain error such as an invalid file) is
     reported the same way with exit code 1. Anything else is a bug and keeps its traceback."""

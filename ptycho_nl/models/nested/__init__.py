@@ -14,9 +14,7 @@ from ptycho_nl.models.registry import ModelFamily, register_family
 from ptycho_nl.nested_config import NestedConfig
 
 # Its data are token sequences, not scans: the data QC gate does not apply.
-register_family(
-    ModelFamily(name="nested", build=NestedLM, prepare=prepare_nested, data_gate=False)
-)
+register_family(ModelFamily(name="nested", build=NestedLM, prepare=prepare_nested, data_gate=False))
 
 __all__ = [
     "CMS",

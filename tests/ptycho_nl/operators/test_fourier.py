@@ -39,12 +39,16 @@ def test_far_field_is_the_direct_dft_with_zero_frequency_at_the_centre():
 def test_parseval_and_inverse(centred):
     psi = random_complex((4, 12, 12), 1)
     farfield = far_field(psi, centred=centred)
-    torch.testing.assert_close(intensity(farfield).sum(), psi.abs().square().sum(), rtol=1e-5, atol=0)
+    torch.testing.assert_close(
+        intensity(farfield).sum(), psi.abs().square().sum(), rtol=1e-5, atol=0
+    )
     torch.testing.assert_close(back_propagate(farfield, centred=centred), psi, rtol=1e-5, atol=1e-6)
 
 
 def test_checkerboard_folds_the_fftshift_into_the_input():
     psi = random_complex((2, 10, 10), 2)
     board = centring_checkerboard(10, 10)
-    torch.testing.assert_close(far_field(psi * board, centred=False), far_field(psi), rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(
+        far_field(psi * board, centred=False), far_field(psi), rtol=1e-5, atol=1e-5
+    )
     assert centring_checkerboard(9, 10) is None

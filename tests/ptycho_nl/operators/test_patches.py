@@ -86,9 +86,7 @@ def test_boxed_patches_are_crops_of_the_full_frame():
 def test_scaled_adjoint_adds_in_place_with_kept_flat_indices():
     scan = ScanPlacement(POSITIONS, N, SHAPE, subpixel="probe")
     values, base = random_complex((len(IDX), N, N), 3), random_complex(SHAPE, 4)
-    got = object_adjoint(
-        scan, values, IDX, out=base.clone(), alpha=0.25, flat=scan.flat_index(IDX)
-    )
+    got = object_adjoint(scan, values, IDX, out=base.clone(), alpha=0.25, flat=scan.flat_index(IDX))
     torch.testing.assert_close(got, base + 0.25 * object_adjoint(scan, values, IDX))
 
 

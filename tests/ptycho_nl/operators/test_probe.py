@@ -71,7 +71,9 @@ def test_probe_mode_diffraction_matches_the_exact_model_up_to_interpolation():
     exact = ScanPlacement(POSITIONS, N, SHAPE, subpixel="object")
     shifted = ScanPlacement(POSITIONS, N, SHAPE, subpixel="probe")
     want = intensity(far_field(exit_wave(probe, object_patches(exact, obj, idx))))
-    got = intensity(far_field(exit_wave(probe_factor(shifted, probe, idx), object_patches(shifted, obj, idx))))
+    got = intensity(
+        far_field(exit_wave(probe_factor(shifted, probe, idx), object_patches(shifted, obj, idx)))
+    )
     assert float((got - want).norm() / want.norm()) < 1e-2
 
 
@@ -127,8 +129,6 @@ def test_incoherent_modes_add_intensities():
     modes = random_complex((2, N, N), 13)
     patches = object_patches(scan, obj, IDX)
     both = intensity(far_field(exit_wave(probe_factor(scan, modes, IDX), patches))).sum(1)
-    each = sum(
-        intensity(far_field(exit_wave(probe_factor(scan, m, IDX), patches))) for m in modes
-    )
+    each = sum(intensity(far_field(exit_wave(probe_factor(scan, m, IDX), patches))) for m in modes)
     torch.testing.assert_close(both, each, rtol=1e-4, atol=1e-4)
     assert operators.support_box(modes) == (0, 0, N, N)

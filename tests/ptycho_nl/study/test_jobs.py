@@ -86,9 +86,7 @@ def test_changed_input_file_invalidates_downstream_job(tmp_path):
 
 def test_upstream_failure_fails_dependants_without_running_them(tmp_path):
     jobs = [Job("C-1", WRITE_VALUE, ValueParams(value=1), requires=("A-2",))]
-    manifest = run_phase(
-        tmp_path, phase=_phase("C"), study_digest="d", jobs=jobs, succeeded=set()
-    )
+    manifest = run_phase(tmp_path, phase=_phase("C"), study_digest="d", jobs=jobs, succeeded=set())
     assert manifest.jobs["C-1"].status == "failed"
     assert "upstream job failed: A-2" in manifest.jobs["C-1"].error
     assert _calls(tmp_path) == []

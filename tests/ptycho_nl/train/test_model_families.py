@@ -54,9 +54,7 @@ def _chunks(tokens: np.ndarray, streams: int) -> list[dict[str, torch.Tensor]]:
     x, y = torch.from_numpy(tokens[:-1]), torch.from_numpy(tokens[1:])
     length = (len(x) // (streams * CHUNK)) * CHUNK
     x, y = x[: streams * length].view(streams, length), y[: streams * length].view(streams, length)
-    return [
-        {"x": x[:, t : t + CHUNK], "y": y[:, t : t + CHUNK]} for t in range(0, length, CHUNK)
-    ]
+    return [{"x": x[:, t : t + CHUNK], "y": y[:, t : t + CHUNK]} for t in range(0, length, CHUNK)]
 
 
 def prepare(inputs: TaskInputs) -> TrainingTask:
