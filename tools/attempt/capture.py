@@ -66,6 +66,7 @@ def _captured_fields(captured: CapturedCommand, log_path: Path, hub: Path) -> di
         "started_at": captured.started_at,
         "finished_at": captured.finished_at,
         "duration_s": captured.duration_s,
+        "cpu_s": captured.cpu_s,
         "exit_code": captured.exit_code,
         "log": log_path.relative_to(hub).as_posix(),
         "log_sha256": captured.log_sha256,

@@ -52,6 +52,19 @@ class CapturedCommand:
     log_sha256: str
     log_bytes: int
     interrupted: bool = False
+    cpu_s: float | None = None  # the child's user + system CPU, its waited-for children included
+
+
+def _reap(proc: subprocess.Popen) -> tuple[int, float | None]:
+    """Wait for the child and read its own CPU time (wait4: that child and the descendants it
+    waited for, such as pytest-xdist workers; not the tool's concurrent git queries). None
+    when something else reaped it first (an interrupt's escalation)."""
+    try:
+        _, status, usage = os.wait4(proc.pid, 0)
+    except ChildProcessError:
+        return proc.wait(), None
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return proc.returncode, round(usage.ru_utime + usage.ru_stime, 3)
 
 
 def _interrupted_before_start(argv: list[str], cwd: Path) -> CapturedCommand:
@@ -148,7 +161,7 @@ def run_and_tee(
         os.fsync(log.fileno())
     assert proc.stdout is not None
     proc.stdout.close()
-    returncode = proc.wait()
+    returncode, cpu_s = _reap(proc)
     duration = time.perf_counter() - t0
     signal_number = -returncode if returncode < 0 else None  # Popen: -N = killed by N
     return CapturedCommand(
@@ -162,6 +175,7 @@ def run_and_tee(
         log_sha256=log_sha256,
         log_bytes=size,
         interrupted=guard.interrupted,
+        cpu_s=cpu_s,
     )
 
 

@@ -101,6 +101,9 @@ class RunRecord(Record):
     started_at: str
     finished_at: str
     duration_s: float
+    cpu_s: float | None = Field(
+        None, description="CPU seconds of the command and the children it waited for."
+    )
     exit_code: int
     signal: int | None = None
     interrupted: bool = False
@@ -131,6 +134,9 @@ class CollectionRecord(Record):
     started_at: str
     finished_at: str
     duration_s: float
+    cpu_s: float | None = Field(
+        None, description="CPU seconds of the command and the children it waited for."
+    )
     exit_code: int
     interrupted: bool = False
     log: str

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 from pathlib import Path
 
@@ -50,6 +51,9 @@ def test_tdd_loop_records_honest_evidence_and_appends_to_ledger(repo: Path, cli_
     assert code == 0, out
     red = out["data"]
     assert red["valid"] and red["exit_code"] == 1
+    # The child's own CPU time (wait4): a Python interpreter running pytest uses some, and not
+    # more than the wall time allows on this machine's cores.
+    assert 0 < red["cpu_s"] <= red["duration_s"] * (os.cpu_count() or 1) + 0.05
     assert red["pytest"]["source"] == "junit"
     assert (red["pytest"]["passed"], red["pytest"]["failed"], red["pytest"]["errors"]) == (1, 2, 0)
     assert {f["node_id"] for f in red["pytest"]["failures"]} == {
