@@ -85,3 +85,36 @@ def quality_figures(
         fig.colorbar(sc, ax=ax, fraction=0.046)
     paths.append(save_png(fig, out / "datafit.png"))
     return paths
+
+
+def modes_figure(modes: np.ndarray, path: Path) -> Path:
+    """probe_modes.png: each incoherent mode's amplitude with its share of the total power."""
+    plt = _plt()
+    modes = np.asarray(modes)
+    powers = np.square(np.abs(modes)).sum(axis=(-2, -1))
+    shares = powers / max(float(powers.sum()), 1e-30)
+    fig, axes = plt.subplots(1, len(modes), figsize=(3.2 * len(modes), 3.2), squeeze=False)
+    for k, (ax, mode) in enumerate(zip(axes[0], modes, strict=True)):
+        ax.imshow(np.abs(mode), cmap="magma")
+        ax.set_title(f"mode {k}: {100 * shares[k]:.1f}% of the power")
+        ax.axis("off")
+    return save_png(fig, path)
+
+
+def positions_figure(given: np.ndarray, refined: np.ndarray, path: Path) -> Path:
+    """positions.png: the refined scan positions as arrows from the given ones (row, col),
+    drawn to scale, with the RMS shift in the title."""
+    plt = _plt()
+    given, refined = np.asarray(given, float), np.asarray(refined, float)
+    shift = refined - given
+    rms = float(np.sqrt(np.mean(np.sum(shift**2, axis=1))))
+    fig, ax = plt.subplots(figsize=(5, 5))
+    ax.quiver(
+        given[:, 1], given[:, 0], shift[:, 1], shift[:, 0],
+        angles="xy", scale_units="xy", scale=1.0, color="tab:red", width=0.004,
+    )  # fmt: skip
+    ax.scatter(given[:, 1], given[:, 0], s=4, c="k")
+    ax.invert_yaxis()
+    ax.set_aspect("equal")
+    ax.set_title(f"refined positions (RMS shift {rms:.2f} px, arrows to scale)")
+    return save_png(fig, path)

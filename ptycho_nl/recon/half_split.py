@@ -94,7 +94,7 @@ def measured_report(data_path, out_dir, options, *, half_split: bool, progress: 
     Returns the summary numbers."""
     from ptycho_nl.data.npz import load_npz
     from ptycho_nl.evaluate.datafit import data_fit
-    from ptycho_nl.evaluate.quality_figures import quality_figures
+    from ptycho_nl.evaluate.quality_figures import modes_figure, positions_figure, quality_figures
     from ptycho_nl.io_utils import sha256_file
     from ptycho_nl.recon.result import load_recon
 
@@ -104,6 +104,10 @@ def measured_report(data_path, out_dir, options, *, half_split: bool, progress: 
     quality = Path(out_dir) / "quality"
     atomic_write_text(quality / "datafit.json", fit.model_dump_json(indent=2) + "\n")
     quality_figures(arrays["object"], arrays["probe"], record.errors, data.positions, fit, quality)
+    if arrays.get("probe_modes") is not None and len(arrays["probe_modes"]) > 1:
+        modes_figure(arrays["probe_modes"], quality / "probe_modes.png")
+    if arrays.get("positions") is not None:
+        positions_figure(data.positions, arrays["positions"], quality / "positions.png")
     summary = {"mean_deviance": fit.mean_deviance, "mean_r_factor": fit.mean_r_factor}
     if half_split:
         sha = sha256_file(data_path)

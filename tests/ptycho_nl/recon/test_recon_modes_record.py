@@ -43,7 +43,7 @@ def test_reconstruct_flags_reach_the_solver_options(scan, tmp_path):
     args = [
         "reconstruct", "--method", "epie", "--iterations", "2", "--batch-size", "16",
         "--probe-modes", "2", "--position-correction", "--data", str(npz), "--out", str(out),
-        "--json",
+        "--quality", "--json",
     ]  # fmt: skip
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
@@ -54,3 +54,6 @@ def test_reconstruct_flags_reach_the_solver_options(scan, tmp_path):
     assert record["refined_positions"] is True and len(record["mode_powers"]) == 2
     assert np.load(out / "probe_modes.npy").shape == (2, scan.patch_size, scan.patch_size)
     assert np.load(out / "positions.npy").shape == (scan.n_patterns, 2)
+    # The reconstruction report shows them: the modes with their power, the positions moved.
+    for name in ("probe_modes.png", "positions.png", "object.png", "datafit.png"):
+        assert (out / "quality" / name).stat().st_size > 0, name
