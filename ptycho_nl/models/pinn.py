@@ -25,7 +25,13 @@ MERGE_FLOOR = 1e-3  # weight of a patch far outside its own probe when merging n
 
 
 def predicted_rate(patches: torch.Tensor, probe: torch.Tensor, scale: float) -> torch.Tensor:
-    """Expected counts lambda = s^2 |far_field(P * O)|^2.  patches : (..., N, N) complex."""
+    """Expected counts lambda = s^2 |far_field(P * O)|^2.  patches : (..., N, N) complex.
+
+    probe (N, N), or (K, N, N) incoherent modes: then lambda = s^2 sum_k |far_field(P_k O)|^2
+    (partially coherent illumination: mode intensities add)."""
+    if probe.dim() == 3:
+        waves = physics.exit_wave(probe, patches.unsqueeze(-3))  # (..., K, N, N)
+        return (scale * scale) * physics.intensity(physics.far_field(waves)).sum(dim=-3)
     return (scale * scale) * physics.intensity(physics.far_field(physics.exit_wave(probe, patches)))
 
 
