@@ -55,16 +55,25 @@ class CapturedCommand:
     cpu_s: float | None = None  # the child's user + system CPU, its waited-for children included
 
 
-def _reap(proc: subprocess.Popen) -> tuple[int, float | None]:
+def _reap(proc: subprocess.Popen, guard: InterruptGuard) -> tuple[int, float | None]:
     """Wait for the child and read its own CPU time (wait4: that child and the descendants it
     waited for, such as pytest-xdist workers; not the tool's concurrent git queries). None
-    when something else reaped it first (an interrupt's escalation)."""
-    try:
-        _, status, usage = os.wait4(proc.pid, 0)
-    except ChildProcessError:
-        return proc.wait(), None
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    return proc.returncode, round(usage.ru_utime + usage.ru_stime, 3)
+    when something else reaped it first (an interrupt's escalation).
+
+    The wait polls (10 ms, growing to 100 ms) rather than blocks, so that a child which closed
+    its output but keeps running after a Ctrl-C is still escalated to SIGTERM and SIGKILL."""
+    pause = 0.01
+    while True:
+        try:
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+        except ChildProcessError:
+            return proc.wait(), None
+        if pid:
+            proc.returncode = os.waitstatus_to_exitcode(status)
+            return proc.returncode, round(usage.ru_utime + usage.ru_stime, 3)
+        guard.escalate()
+        time.sleep(pause)
+        pause = min(pause * 1.5, 0.1)
 
 
 def _interrupted_before_start(argv: list[str], cwd: Path) -> CapturedCommand:
@@ -161,7 +170,7 @@ def run_and_tee(
         os.fsync(log.fileno())
     assert proc.stdout is not None
     proc.stdout.close()
-    returncode, cpu_s = _reap(proc)
+    returncode, cpu_s = _reap(proc, guard)
     duration = time.perf_counter() - t0
     signal_number = -returncode if returncode < 0 else None  # Popen: -N = killed by N
     return CapturedCommand(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
-from tools.budget.records import JobCompute
+from tools.budget.records import JobCompute, parse_utc
 from tools.report.session import (
     BudgetEntry,
     NextEntry,
@@ -22,14 +22,21 @@ def _budget(root: Path, config, attempts, jobs: list[JobCompute], since: datetim
 
     report = budget_report(config, attempts, jobs)
     recent = {j.ref for j in jobs if since is None or (j.finished and j.finished >= since)}
+    # An attempt's own cost (its captured runs' CPU) counts since `since` when it finished then.
+    finished = {f"{a.item_id}#{a.number}": parse_utc(a.finished_at) for a in attempts}
     out = []
     for item in report.items:
         costs = [j for a in item.attempts for j in a.jobs]
+        own = sum(
+            a.own_cost
+            for a in item.attempts
+            if since is None or ((done := finished.get(a.attempt)) is not None and done >= since)
+        )
         out.append(
             BudgetEntry(
                 item=item.item,
                 used=item.used,
-                used_since=round(sum(j.cost for j in costs if j.ref in recent), 9),
+                used_since=round(sum(j.cost for j in costs if j.ref in recent) + own, 9),
                 budget=item.budget,
                 remaining=item.remaining,
                 jobs=len(costs),

@@ -113,8 +113,17 @@ def test_session_report_lists_exactly_the_records_since(repo, monkeypatch, tmp_p
     assert [b["attempt"] for b in r["blockers"]] == ["DOCS-002#1"]
     (core,) = [b for b in r["budget"] if b["item"] == "CORE-001"]
     phase = json.loads((repo / "study/manifests/phase_B.json").read_text())
-    cost = phase["jobs"]["B-0"]["compute"]["cpu_s"] / 3600 * 36.0
-    assert core["used"] == pytest.approx(cost, rel=1e-6) and core["used_since"] == core["used"]
+    job_cpu = phase["jobs"]["B-0"]["compute"]["cpu_s"]
+
+    def runs_cpu(number):  # what the attempt's captured runs recorded (wait4 of each child)
+        (a,) = [a for a in attempts if a["item_id"] == "CORE-001" and a["number"] == number]
+        return sum(run["cpu_s"] for run in a["runs"] if run.get("cpu_s") is not None)
+
+    # Each attempt's own CPU (its runs', less the jobs linked to it) plus the job, at 36 / h.
+    earlier, session = runs_cpu(1), max(0.0, runs_cpu(2) - job_cpu) + job_cpu
+    assert runs_cpu(1) > 0 and runs_cpu(2) > 0  # the runs' CPU is recorded
+    assert core["used"] == pytest.approx((earlier + session) / 3600 * 36.0, rel=1e-6, abs=1e-9)
+    assert core["used_since"] == pytest.approx(session / 3600 * 36.0, rel=1e-6, abs=1e-9)
     assert core["records"][0] == "study/manifests/phase_B.json#/jobs/B-0/compute"
     assert r["next"]["item"] in {"CORE-001", "DOCS-002"}
     # The Markdown names the same records.
