@@ -7,6 +7,8 @@ module that fails to import is an error here, never a silently missing command g
 
 from __future__ import annotations
 
+import signal
+
 import typer
 
 from tools import verify_cli
@@ -37,6 +39,11 @@ for module in (attempt_cli, plan_cli, specs_cli, gates_cli, verify_cli, budget_c
 
 
 def main() -> None:
+    # A process started with SIGINT ignored (by an xdist worker, a shell's background job)
+    # would keep it ignored, Ctrl-C included, until a run installs its own handler: `tools`
+    # is always interruptible (docs/tools.md), so start from Python's default handler.
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     app()
 
 

@@ -10,6 +10,7 @@ option, an unknown or invalid `--set`).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -37,6 +38,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def _write_line(text: str) -> None:
+    """`text` and its newline in one write(2) where stdout is a file descriptor."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError):  # a captured stream (tests) has no descriptor
+        sys.stdout.write(text + "\n")
+        sys.stdout.flush()
+        return
+    sys.stdout.flush()
+    os.write(fd, (text + "\n").encode())
+
+
 def main(argv: list[str] | None = None) -> int:
     configure_threads()  # before anything imports torch
     args = parse_args(argv)
@@ -56,7 +69,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {exc}", file=sys.stderr)
             return 2
     result = train(config, args.data, args.out, resume=args.resume, progress=args.progress)
-    print(summary_json(result), flush=True)
+    # One write(2) per summary line: under torchrun every rank prints to the same pipe, and a
+    # print's text and its newline can reach it separately, splicing two ranks' lines.
+    _write_line(summary_json(result))
     if result.status == "failed":
         print(f"error: training failed: {result.error}", file=sys.stderr)
         return 1

@@ -28,6 +28,13 @@ SLEEPER = "import time; print('ready', flush=True); time.sleep(60)"
 SLOW_TEST = "import time\n\n\ndef test_slow():\n    time.sleep(60)\n"
 
 
+def _as_in_a_terminal() -> None:
+    # Under pytest-xdist the worker ignores SIGINT and its children inherit that: a Ctrl-C
+    # landing in the interpreter's own start-up (before `tools` can restore the handler) would
+    # be lost, which no program can undo. A terminal starts commands with the default action.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _tools(repo: Path, *args: str, **kwargs) -> subprocess.Popen:
     return subprocess.Popen(
         [*TOOLS, *args],
@@ -35,6 +42,7 @@ def _tools(repo: Path, *args: str, **kwargs) -> subprocess.Popen:
         env={**os.environ, "TOOLS_ROOT": str(repo), "OMP_NUM_THREADS": "1"},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
+        preexec_fn=_as_in_a_terminal,
         **kwargs,
     )
 
@@ -132,3 +140,16 @@ def test_a_child_that_misses_the_sigint_is_terminated_after_the_grace_time(repo:
     run = load_record(hub / "attempt.json").runs[-1]
     assert (run.name, run.exit_code, run.signal, run.interrupted) == ("deaf", 143, 15, True)
     assert 2.5 < run.duration_s < PROMPT_S  # it got its grace time, then SIGTERM
+
+
+def test_tools_is_interruptible_even_when_started_with_sigint_ignored():
+    # An xdist worker or a shell's background job starts children with SIGINT ignored, which
+    # Python keeps: `tools` restores the default handler before it parses its command line.
+    code = (
+        "import signal; signal.signal(signal.SIGINT, signal.SIG_IGN)\n"
+        "import tools.cli as cli\n"
+        "cli.app = lambda: print(signal.getsignal(signal.SIGINT) is signal.default_int_handler)\n"
+        "cli.main()"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "True", out.stderr
