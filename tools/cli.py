@@ -39,7 +39,7 @@ for module in (attempt_cli, plan_cli, specs_cli, gates_cli, verify_cli, budget_c
 
 
 def main() -> None:
-    # A process started with SIGINT ignored (by an xdist worker, a shell's background job)
+    # A process started with SIGINT ignored (a non-interactive shell's `cmd &` does that)
     # would keep it ignored, Ctrl-C included, until a run installs its own handler: `tools`
     # is always interruptible (docs/tools.md), so start from Python's default handler.
     if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:

@@ -29,9 +29,10 @@ SLOW_TEST = "import time\n\n\ndef test_slow():\n    time.sleep(60)\n"
 
 
 def _as_in_a_terminal() -> None:
-    # Under pytest-xdist the worker ignores SIGINT and its children inherit that: a Ctrl-C
-    # landing in the interpreter's own start-up (before `tools` can restore the handler) would
-    # be lost, which no program can undo. A terminal starts commands with the default action.
+    # A suite started with SIGINT ignored (a script's `bash .ci/run &`) passes that on to every
+    # child: a Ctrl-C landing in the interpreter's own start-up (before `tools` can restore the
+    # handler) would be lost, which no program can undo. A terminal starts commands with the
+    # default action.
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
@@ -143,8 +144,8 @@ def test_a_child_that_misses_the_sigint_is_terminated_after_the_grace_time(repo:
 
 
 def test_tools_is_interruptible_even_when_started_with_sigint_ignored():
-    # An xdist worker or a shell's background job starts children with SIGINT ignored, which
-    # Python keeps: `tools` restores the default handler before it parses its command line.
+    # A non-interactive shell's background job starts with SIGINT ignored, which Python keeps:
+    # `tools` restores the default handler before it parses its command line.
     code = (
         "import signal; signal.signal(signal.SIGINT, signal.SIG_IGN)\n"
         "import tools.cli as cli\n"
