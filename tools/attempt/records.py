@@ -102,7 +102,10 @@ class RunRecord(Record):
     finished_at: str
     duration_s: float
     cpu_s: float | None = Field(
-        None, description="CPU seconds of the command and the children it waited for."
+        None,
+        description="CPU seconds of the command and the children it waited for.",
+        # Left out when unknown, so records sealed before the field existed still verify.
+        exclude_if=lambda value: value is None,
     )
     exit_code: int
     signal: int | None = None
@@ -135,7 +138,10 @@ class CollectionRecord(Record):
     finished_at: str
     duration_s: float
     cpu_s: float | None = Field(
-        None, description="CPU seconds of the command and the children it waited for."
+        None,
+        description="CPU seconds of the command and the children it waited for.",
+        # Left out when unknown, so records sealed before the field existed still verify.
+        exclude_if=lambda value: value is None,
     )
     exit_code: int
     interrupted: bool = False
