@@ -59,19 +59,38 @@ def _reserve_log(root: Path, record: AttemptRecord, kind: str, name: str | None)
     raise AssertionError("unreachable: itertools.count never ends")
 
 
-def _captured_fields(captured: CapturedCommand, log_path: Path, hub: Path) -> dict:
-    """The facts every captured command records (run and collection records alike)."""
+def _captured_fields(captured: CapturedCommand, log_path: Path, hub: Path, launch: Launch) -> dict:
+    """The facts every captured command records (run and collection records alike): how it
+    ran, its log, and the JUnit and probe files the tool asked pytest for."""
+    junit_rel, junit_sha = _file_fields(hub, launch.junit)
+    probe_rel, probe_sha = _file_fields(hub, launch.probe)
     return {
+        "command": launch.argv,
         "cwd": captured.cwd,
         "started_at": captured.started_at,
         "finished_at": captured.finished_at,
         "duration_s": captured.duration_s,
         "cpu_s": captured.cpu_s,
         "exit_code": captured.exit_code,
+        "interrupted": captured.interrupted,
         "log": log_path.relative_to(hub).as_posix(),
         "log_sha256": captured.log_sha256,
         "log_bytes": captured.log_bytes,
+        "junit": junit_rel,
+        "junit_sha256": junit_sha,
+        "probe": probe_rel,
+        "probe_sha256": probe_sha,
     }
+
+
+def _reserve(
+    root: Path, attempt: str | None, kind: str, name: str | None
+) -> tuple[AttemptRecord, Path, Path]:
+    """The attempt, a log path reserved in its hub for this run, and the hub."""
+    with repo_lock(root):
+        record = open_record(root, attempt)
+        log_path = _reserve_log(root, record, kind, name)
+    return record, log_path, hub_dir(root, record)
 
 
 def _tested_tree(root: Path) -> str | None:
@@ -180,10 +199,7 @@ def run(
     work_dir = cwd or Path.cwd()
     resolved = _resolve_for(kind, argv, shell, work_dir)
     with InterruptGuard() as guard:
-        with repo_lock(root):
-            record = open_record(root, attempt)
-            log_path = _reserve_log(root, record, kind, name)
-        hub = hub_dir(root, record)
+        record, log_path, hub = _reserve(root, attempt, kind, name)
         launch = _launch(argv, log_path, resolved)
         captured, git = _capture(root, launch, log_path, work_dir, echo, guard, shell)
         judged = judge_run(
@@ -197,8 +213,6 @@ def run(
             probe=launch.probe,
             resolved=launch.resolved,
         )
-        junit_rel, junit_sha = _file_fields(hub, launch.junit)
-        probe_rel, probe_sha = _file_fields(hub, launch.probe)
         with repo_lock(root):
             record = load_record(hub / RECORD_NAME)
             entry = RunRecord(
@@ -206,15 +220,9 @@ def run(
                 kind=kind,
                 name=log_path.stem,
                 argv=list(argv),
-                command=launch.argv,
                 shell=shell,
-                **_captured_fields(captured, log_path, hub),
+                **_captured_fields(captured, log_path, hub, launch),
                 signal=captured.signal,
-                interrupted=captured.interrupted,
-                junit=junit_rel,
-                junit_sha256=junit_sha,
-                probe=probe_rel,
-                probe_sha256=probe_sha,
                 interpreter=judged.interpreter,
                 git=git,
                 env=env_facts(),
@@ -255,10 +263,7 @@ def collect(
         if flag not in argv_run:
             argv_run.append(flag)
     with InterruptGuard() as guard:
-        with repo_lock(root):
-            record = open_record(root, attempt)
-            log_path = _reserve_log(root, record, "collect", name)
-        hub = hub_dir(root, record)
+        record, log_path, hub = _reserve(root, attempt, "collect", name)
         launch = _launch(argv_run, log_path, resolved)
         captured, git = _capture(root, launch, log_path, work_dir, echo, guard)
         judged = judge_collection(
@@ -269,21 +274,13 @@ def collect(
             probe=launch.probe,
             resolved=launch.resolved,
         )
-        junit_rel, junit_sha = _file_fields(hub, launch.junit)
-        probe_rel, probe_sha = _file_fields(hub, launch.probe)
         with repo_lock(root):
             record = load_record(hub / RECORD_NAME)
             entry = CollectionRecord(
                 sequence=record.next_sequence(),
                 name=log_path.stem,
                 argv=argv_run,
-                command=launch.argv,
-                **_captured_fields(captured, log_path, hub),
-                interrupted=captured.interrupted,
-                junit=junit_rel,
-                junit_sha256=junit_sha,
-                probe=probe_rel,
-                probe_sha256=probe_sha,
+                **_captured_fields(captured, log_path, hub, launch),
                 interpreter=judged.interpreter,
                 git=git,
                 node_ids=judged.node_ids,
