@@ -6,7 +6,7 @@ Both executors run the same grid (2 doses x 2 views, ePIE only: 16 jobs in phase
 in the same run, alternating, each into a fresh study directory:
   - baseline: `make_executor(workers=W)`, the local pool of spawned processes;
   - Dask: `make_executor(dask_local=W)`, a LocalCluster of W one-thread worker processes.
-Each executor is started and warmed first (every worker imports torch and the simulator), so
+Each executor is started and warmed first (every worker imports the modules the jobs use), so
 the timed part is the phases alone: what the executor adds per job (scheduling, pickling the
 job context, shipping the result), not process start-up, which is reported on its own line.
 Goal: Dask per-job time <= 1.05 x the pool's (median of the repeats).
@@ -26,11 +26,14 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads (findi
 
 
 def _warm() -> int:
-    """Run in each worker before timing: the imports every study job pays once per process."""
-    import torch  # noqa: F401
+    """Run in each worker before timing: the imports every study job pays once per process,
+    the same on both executors (the pool's fork server has some of them already)."""
+    import importlib
 
-    import ptycho_nl.simulate  # noqa: F401
+    from ptycho_nl.execution import PRELOAD
 
+    for module in (*PRELOAD, "ptycho_nl.study.job_kinds", "ptycho_nl.recon"):
+        importlib.import_module(module)
     time.sleep(0.2)  # long enough that the warm-up tasks spread over the workers
     return os.getpid()
 

@@ -12,7 +12,9 @@ torch.compile (its compile time is printed and not hidden in the median). Each r
 clock and process CPU seconds (the latter not inflated by other processes on shared cores).
 
 Without --bundle an untrained `supervised` network of the standard size is timed (inference cost
-does not depend on the weights). --rpie adds the old comparison: the time rPIE needs to reach the
+does not depend on the weights), and a row "new, CHANNELS+DENSE net" times another network
+shape through the current pipeline (--shape, default the compact 16-32-64 network with a
+256-wide dense bottleneck that trains as fast and scores better, finding NET-003). --rpie adds the old comparison: the time rPIE needs to reach the
 network's phase SSIM (a bundle's own score, or --target-ssim).
 
     OMP_NUM_THREADS=2 python benchmarks/bench_inference.py [--bundle B.zip] [--repeats 5]
@@ -142,6 +144,18 @@ def _pipelines(args, torch, model, meta):
             bundle(copy.deepcopy(model)), precision="bfloat16", device=dev
         ),
     }
+    if args.shape and args.bundle is None:
+        channels, dense = args.shape.split(":")
+        from ptycho_nl.models.registry import build_model
+
+        torch.manual_seed(0)
+        compact = build_model(
+            "supervised",
+            n=64,
+            channels=[int(c) for c in channels.split(",")],
+            global_features=int(dense),
+        ).eval()
+        rows[f"new, {channels}+{dense} net"] = current_pipeline(bundle(compact), device=dev)
     if args.compile:
         compiled = torch.compile(copy.deepcopy(model).to(memory_format=torch.channels_last))
         rows["new, torch.compile"] = current_pipeline(bundle(compiled), device=dev)
@@ -176,6 +190,11 @@ def main() -> None:
     parser.add_argument("--rpie", action="store_true", help="also time rPIE to the same SSIM")
     parser.add_argument("--target-ssim", type=float, default=0.56)
     parser.add_argument("--max-iterations", type=int, default=30)
+    parser.add_argument(
+        "--shape",
+        default="16,32,64:256",
+        help="CHANNELS:DENSE of another network's row (the study's compact network); '' for none",
+    )
     args = parser.parse_args()
 
     import numpy as np
@@ -217,12 +236,15 @@ def main() -> None:
     for name in rows:
         total = statistics.median(times[name])
         share = {k: statistics.median(s[k] for s in stages[name]) / total for k in STAGES}
-        diff = np.abs(objects[name].numpy() - ref).max() / np.abs(ref).max()
+        # Another network's row gives another object: its difference says nothing.
+        same_net = not name.endswith(" net")
+        diff = np.abs(objects[name].numpy() - ref).max() / np.abs(ref).max() if same_net else None
         total_cpu = statistics.median(cpu[name])
         print(
             f"{name:<20} {total:7.3f} {n / total:10.0f} {share['predict']:8.0%} "
             f"{share['phase_sync']:6.0%} {share['stitch']:7.0%} {today / total:7.1f}x"
-            f" {total_cpu:7.3f} {today_cpu / total_cpu:7.1f}x  {diff:.1e}"
+            f" {total_cpu:7.3f} {today_cpu / total_cpu:7.1f}x  "
+            + (f"{diff:.1e}" if diff is not None else "another network")
         )
     new, new_cpu = statistics.median(times["new"]), statistics.median(cpu["new"])
     print(

@@ -9,6 +9,8 @@ Ratios below 1 (error) or above 1 (SSIM) mean the network learned something a co
 
     python benchmarks/bench_network_learning.py --object-size 320 --epochs 30 --dose 1e5
     python benchmarks/bench_network_learning.py --models pinn --gridsize 2 --pinn-epochs 30
+    python benchmarks/bench_network_learning.py --dose 1e4 --channels 16,32,64 \
+        --global-features 0,256  # network shapes side by side (finding NET-003)
 """
 
 from __future__ import annotations
@@ -62,6 +64,11 @@ def main() -> None:
     parser.add_argument("--overlap-weight", type=float, default=None, help="PINN overlap term")
     parser.add_argument("--loss", default=None, help="PINN data term: poisson or amplitude_mae")
     parser.add_argument("--pinn-epochs", type=int, default=None, help="PINN epochs (else --epochs)")
+    parser.add_argument(
+        "--global-features", default="0", help="dense bottleneck widths to compare, e.g. 0,256"
+    )
+    parser.add_argument("--channels", default="32,64,128", help="encoder widths")
+    parser.add_argument("--input-transform", default="linear", help="linear or log1p")
     args = parser.parse_args()
     torch.set_num_threads(2)
     work = Path(tempfile.mkdtemp(prefix="netlearn-"))
@@ -105,7 +112,9 @@ def main() -> None:
         f"constant object on the test region: phase SSIM {flat['phase_ssim']:.3f}, "
         f"amplitude SSIM {flat['amplitude_ssim']:.3f}, NRMSE {flat['nrmse']:.3f}; flat-patch error {flat_patch:.3f}"
     )
-    for model in args.models.split(","):
+    channels = [int(c) for c in args.channels.split(",")]
+    arms = [(m, int(g)) for m in args.models.split(",") for g in args.global_features.split(",")]
+    for model, global_features in arms:
         overrides: dict = {}
         if model == "pinn":
             loss = default_config(model).loss.model_dump()
@@ -123,8 +132,16 @@ def main() -> None:
             optimizer={"name": "adam", "lr": args.lr, "weight_decay": 0.0},
             **overrides,
         )
+        shape = {
+            "channels": tuple(channels),
+            "global_features": global_features,
+            "input_transform": args.input_transform,
+        }
+        cfg = cfg.model_copy(update={"model": cfg.model.model_copy(update=shape)})
         start = time.perf_counter()
-        run = train(cfg, work / "train.npz", work / f"run-{model}", progress=False)
+        run = train(
+            cfg, work / "train.npz", work / f"run-{model}-{global_features}", progress=False
+        )
         seconds = time.perf_counter() - start
         bundle = load_bundle(run.bundle_path)
         predicted = bundle.predict(torch.from_numpy(np.asarray(test.diffraction)))
@@ -133,7 +150,8 @@ def main() -> None:
         aligned = align_to_truth(stitched, truth, mask, max_shift=DEFAULT_MAX_SHIFT).recon
         m = compute_metrics(aligned, truth, mask=mask, register=False)
         print(
-            f"{model:<10} {seconds:6.1f} s train, best val loss {run.best_val_loss:.3f}; "
+            f"{model:<10} channels {args.channels} global {global_features:<4} "
+            f"{args.input_transform} {seconds:6.1f} s train, best val loss {run.best_val_loss:.3f}; "
             f"patch error {err:.3f} (x{err / flat_patch:.2f} of flat); "
             f"phase SSIM {m['phase_ssim']:.3f} (constant {flat['phase_ssim']:.3f}), "
             f"amplitude SSIM {m['amplitude_ssim']:.3f} (constant {flat['amplitude_ssim']:.3f}), "

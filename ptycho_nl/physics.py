@@ -127,6 +127,28 @@ def counts_to_amplitude(counts: torch.Tensor, scale: float) -> torch.Tensor:
     return (counts.to(torch.float64).sqrt() / scale).to(torch.float32)
 
 
+def poisson_amplitude(
+    intensities: torch.Tensor,
+    scale: float,
+    *,
+    generator: torch.Generator | None = None,
+    chunk: int = 256,
+) -> torch.Tensor:
+    """Noisy stored amplitude sqrt(k) / s with k ~ Poisson(s^2 I), float32, `chunk` patterns
+    at a time.
+
+    The same draws as `counts_to_amplitude(torch.poisson(s^2 I))` on the whole stack (the
+    generator is consumed in the same order), but the float64 temporaries stay small: whole-
+    stack ones are fresh memory mappings, and faulting their pages in cost more system time
+    than the sampling itself (a 2048-pattern shard of 64^2 pixels)."""
+    out = torch.empty(intensities.shape, dtype=torch.float32)
+    for start in range(0, len(intensities), chunk):
+        rate = intensities[start : start + chunk].to(torch.float64) * (scale * scale)
+        counts = torch.poisson(rate, generator=generator)
+        out[start : start + chunk] = counts_to_amplitude(counts, scale)
+    return out
+
+
 def amplitude_to_counts(amplitude: torch.Tensor, scale: float) -> torch.Tensor:
     """Recover counts k = (s A)^2, rounded to the nearest integer."""
     return torch.round((amplitude.to(torch.float64) * scale).square())

@@ -113,6 +113,10 @@ def simulate_command(
             raise CommandError(
                 "--pilot, --force, --workers, --scheduler and --dask-local go with --shards K"
             )
+    if shards is not None and workers > 1 and not (scheduler or dask_local):
+        from ptycho_nl.execution import start_pool_server
+
+        start_pool_server(workers)  # imports torch beside this process's own (~2 s saved)
     with reporting(as_json, failures=(PtychoError,)):
         cfg = _resolve_config(config, preset, seed)
         if shards is not None and split:

@@ -48,6 +48,13 @@ class PatchNet(nn.Module):
     input_scale : one global constant the input amplitudes are divided by (kept as a buffer so
         a reloaded model normalises its input itself; never per pattern, which would discard the
         transmission the Poisson loss depends on)
+    global_features : width of a dense layer pair at the bottleneck, added to the encoder's
+        features (0: none). Every object pixel depends on every diffraction pixel (a Fourier
+        transform), while the three stride-2 stages see only a local window of the pattern;
+        the dense pair gives each bottleneck feature the whole pattern (finding NET-003).
+    input_transform : "linear" (A / input_scale) or "log1p" (log(1 + A / input_scale)): the
+        log compresses the central peak against the speckle that carries the fine detail. Both
+        are one fixed pointwise map, never per pattern, so the transmission stays in the input.
     """
 
     model_name = "patchnet"
@@ -60,6 +67,8 @@ class PatchNet(nn.Module):
         channels: tuple[int, int, int] | list[int] = (32, 64, 128),
         amp_max: float = 2.0,
         input_scale: float = 1.0,
+        global_features: int = 0,
+        input_transform: str = "linear",
     ):
         super().__init__()
         if n % 8 != 0 or n < 8:
@@ -70,6 +79,14 @@ class PatchNet(nn.Module):
         self.patch_size = int(n)
         self.amp_max = float(amp_max)
         self.model_kwargs = {"n": int(n), "channels": [c1, c2, c3], "amp_max": float(amp_max)}
+        if input_transform not in ("linear", "log1p"):
+            raise ValueError(f"input_transform must be linear or log1p, got {input_transform!r}")
+        self.input_transform = input_transform
+        # Left out at their defaults, so bundles written before them rebuild unchanged.
+        if global_features:
+            self.model_kwargs["global_features"] = int(global_features)
+        if input_transform != "linear":
+            self.model_kwargs["input_transform"] = input_transform
         self.register_buffer("input_scale", torch.tensor(float(input_scale)))
         self.encoder = nn.Sequential(
             nn.Conv2d(1, c1, 3, stride=2, padding=1),
@@ -78,6 +95,18 @@ class PatchNet(nn.Module):
             nn.ReLU(inplace=True),
             nn.Conv2d(c2, c3, 3, stride=2, padding=1),
             nn.ReLU(inplace=True),
+        )
+        cells = c3 * (n // 8) ** 2
+        self.mixer = (
+            nn.Sequential(
+                nn.Flatten(),
+                nn.Linear(cells, int(global_features)),
+                nn.ReLU(inplace=True),
+                nn.Linear(int(global_features), cells),
+                nn.Unflatten(1, (c3, n // 8, n // 8)),
+            )
+            if global_features
+            else None
         )
         self.decoder = nn.Sequential(
             nn.ConvTranspose2d(c3, c2, 4, stride=2, padding=1),
@@ -102,7 +131,12 @@ class PatchNet(nn.Module):
                 f"found {tuple(diffraction.shape)}"
             )
         x = (diffraction / self.input_scale).unsqueeze(1)  # (B, 1, N, N)
-        features = self.decoder(self.encoder(x))  # (B, c1, N/2, N/2)
+        if self.input_transform == "log1p":
+            x = torch.log1p(x)
+        encoded = self.encoder(x)  # (B, c3, N/8, N/8)
+        if self.mixer is not None:
+            encoded = torch.relu(encoded + self.mixer(encoded))
+        features = self.decoder(encoded)  # (B, c1, N/2, N/2)
         amplitude = self.amp_max * torch.sigmoid(self.amplitude_head(features)[:, 0])
         phase = math.pi * torch.tanh(self.phase_head(features)[:, 0])
         return torch.polar(amplitude.float(), phase.float())  # (B, N, N) complex64

@@ -87,8 +87,19 @@ def prepare_patch_task(inputs: TaskInputs) -> TrainingTask:
         )
     train_idx, val_idx = split_groups(len(source.groups), cfg)
     train_set, val_set = source.dataset(train_idx), source.dataset(val_idx)
+    shape = {
+        k: v
+        for k, v in (
+            ("global_features", cfg.model.global_features),
+            ("input_transform", cfg.model.input_transform),
+        )
+        if v not in (0, "linear")
+    }
     model = builder(
-        n=int(source.probe.shape[-1]), channels=cfg.model.channels, amp_max=cfg.model.amp_max
+        n=int(source.probe.shape[-1]),
+        channels=cfg.model.channels,
+        amp_max=cfg.model.amp_max,
+        **shape,
     )
     model.set_input_scale(input_scale_of(source))
     model.to(device)

@@ -79,10 +79,9 @@ def _diffract(obj, probe, positions, dose, seed, progress):
 
     Returns (Y (n, N, N) complex64, amplitude (n, N, N) float32, scale s)."""
     patches, intensities = noiseless(obj, probe, positions, progress)
-    counts, scale = physics.poisson_counts(
-        intensities, dose, generator=torch.Generator().manual_seed(seed)
-    )
-    return patches, physics.counts_to_amplitude(counts, scale), scale
+    scale = physics.photon_scale(intensities, dose)
+    generator = torch.Generator().manual_seed(seed)
+    return patches, physics.poisson_amplitude(intensities, scale, generator=generator), scale
 
 
 def scene(config: SimulationConfig) -> tuple[torch.Tensor, float, torch.Tensor, torch.Tensor]:

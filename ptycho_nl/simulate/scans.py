@@ -11,6 +11,7 @@ import math
 
 import numpy as np
 import torch
+from scipy.spatial import cKDTree
 
 from ptycho_nl.errors import ConfigError
 from ptycho_nl.simulate.config import ScanConfig
@@ -21,14 +22,15 @@ SCAN_MARGIN = 2  # free pixels between the outermost patch and the object edge
 
 
 def nearest_neighbour_distances(positions: torch.Tensor | np.ndarray) -> torch.Tensor:
-    """(n,) distance from each position to its nearest other position (chunked cdist)."""
-    pos = torch.as_tensor(np.asarray(positions), dtype=torch.float64)
-    out = []
-    for start in range(0, len(pos), 1024):
-        d = torch.cdist(pos[start : start + 1024], pos)
-        d[torch.arange(d.shape[0]), torch.arange(start, start + d.shape[0])] = math.inf
-        out.append(d.min(dim=1).values)
-    return torch.cat(out)
+    """(n,) distance from each position to its nearest other position (inf when alone).
+
+    A k-d tree query, O(n log n): a shard set of 10^5 positions is measured in well under a
+    second, where the all-pairs search took minutes."""
+    pos = np.asarray(torch.as_tensor(np.asarray(positions), dtype=torch.float64))
+    if len(pos) < 2:
+        return torch.full((len(pos),), math.inf, dtype=torch.float64)
+    distances, _ = cKDTree(pos).query(pos, k=2)  # the first neighbour is the point itself
+    return torch.from_numpy(np.ascontiguousarray(distances[:, 1]))
 
 
 def _median(values: torch.Tensor) -> float:
@@ -62,7 +64,7 @@ def _fermat_spiral(n: int) -> torch.Tensor:
 
 @functools.lru_cache(maxsize=32)
 def _spiral_step(n: int) -> float:
-    """Median nearest-neighbour distance of the unit spiral (an O(n^2) search, so cached)."""
+    """Median nearest-neighbour distance of the unit spiral (cached: asked for every spiral scan)."""
     return _median(nearest_neighbour_distances(_fermat_spiral(n)))
 
 

@@ -170,9 +170,9 @@ def build_training_set(config: TrainingSetConfig) -> PtychoData:
     positions = torch.cat(positions)
     patches, intensities = noiseless(mosaic, probe, positions)
     generator = torch.Generator().manual_seed(config.seed)
-    counts, scale = physics.poisson_counts(intensities, config.dose, generator=generator)
+    scale = physics.photon_scale(intensities, config.dose)
     return PtychoData(
-        diffraction=physics.counts_to_amplitude(counts, scale).numpy(),
+        diffraction=physics.poisson_amplitude(intensities, scale, generator=generator).numpy(),
         probe=probe.numpy(),
         xcoords=positions[:, 1].numpy().copy(),
         ycoords=positions[:, 0].numpy().copy(),

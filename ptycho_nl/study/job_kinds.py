@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, PositiveFloat, PositiveInt
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt
 
 from ptycho_nl.config import StrictModel, config_digest
 from ptycho_nl.io_utils import atomic_write_json
@@ -65,6 +65,11 @@ class TrainParams(CellParams):
     batch_size: PositiveInt
     learning_rate: PositiveFloat
     gridsize: PositiveInt
+    # Left out at their defaults, so the input digests of jobs planned before them hold.
+    channels: tuple[int, int, int] = Field(
+        (32, 64, 128), exclude_if=lambda v: tuple(v) == (32, 64, 128)
+    )
+    global_features: int = Field(0, ge=0, exclude_if=lambda v: v == 0)
 
 
 class IterativeParams(CellParams):
@@ -205,6 +210,8 @@ def train_network(ctx: JobContext[TrainParams]) -> JobOutput:
         optimizer={"name": "adam", "lr": p.learning_rate, "weight_decay": 0.0},
         data={"gridsize": p.gridsize, "val_fraction": 0.2, "max_groups": None},
     )
+    shape = {"channels": tuple(p.channels), "global_features": p.global_features}
+    config = config.model_copy(update={"model": config.model.model_copy(update=shape)})
     run_dir = ctx.out_dir / "run"
     result = train(config, ctx.inputs["train"], run_dir, progress=False, qc="require")
     if result.status == "failed":

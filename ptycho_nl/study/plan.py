@@ -137,6 +137,8 @@ def _train_jobs(
                 batch_size=design.batch_size,
                 learning_rate=design.learning_rate,
                 gridsize=design.pinn_gridsize if pinn else 1,
+                channels=design.channels,
+                global_features=design.global_features,
             )
             requires = (c_id,) if source == c_id else (c_id, source)
             job = Job(e_id, TRAIN_JOB, params, inputs=files, requires=requires)

@@ -20,6 +20,18 @@ class ModelConfig(StrictModel):
     name: str = Field("pinn", description="registered model family (built in: pinn, supervised)")
     channels: tuple[int, int, int] = Field((32, 64, 128), description="encoder widths")
     amp_max: float = Field(2.0, gt=0, description="bound of the amplitude head")
+    # Left out of the dumped config (and so of the digest) when 0: earlier runs keep theirs.
+    global_features: int = Field(
+        0,
+        ge=0,
+        description="dense bottleneck width, 0 for none (gives the network the whole pattern)",
+        exclude_if=lambda v: v == 0,
+    )
+    input_transform: Literal["linear", "log1p"] = Field(
+        "linear",
+        description="fixed pointwise map of the scaled input amplitudes",
+        exclude_if=lambda v: v == "linear",
+    )
     type: str | None = Field(
         None, description="variant within the family (nested: titan, hope, attention)"
     )

@@ -39,3 +39,8 @@ def die_once(log_dir: str, key: str, x: int, die: bool = True) -> int:
 def calls(log_dir) -> list[str]:
     path = Path(log_dir) / "calls.log"
     return [line.split()[0] for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def environment(names: tuple[str, ...]) -> dict[str, str | None]:
+    """The worker's value of each variable in `names` (None when unset)."""
+    return {name: os.environ.get(name) for name in names}

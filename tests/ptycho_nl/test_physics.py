@@ -118,6 +118,21 @@ def test_positions_outside_the_object_are_rejected_with_the_index():
         physics.extract_patches(obj, torch.tensor([[16.0, 16.0], [30.0, 16.0]]), 16)
 
 
+def test_poisson_amplitude_in_chunks_is_the_whole_stack_draw():
+    # Chunking bounds the float64 temporaries; the generator is consumed in the same order,
+    # so the draws are those of one torch.poisson over the whole stack (odd chunk included).
+    intensities = torch.rand(203, 16, 16, generator=torch.Generator().manual_seed(1)) * 4
+    scale = 3.0
+    whole = torch.poisson(
+        intensities.double() * scale**2, generator=torch.Generator().manual_seed(7)
+    )
+    chunked = physics.poisson_amplitude(
+        intensities, scale, generator=torch.Generator().manual_seed(7), chunk=50
+    )
+    assert chunked.dtype == torch.float32
+    assert torch.equal(chunked, (whole.sqrt() / scale).float())
+
+
 def test_poisson_counts_have_the_requested_mean_dose_and_variance():
     probe = _random_probe(32)
     obj = _random_object(96, 96)

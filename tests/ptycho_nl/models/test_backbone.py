@@ -48,3 +48,46 @@ def test_patch_size_must_be_a_multiple_of_8(n):
 def test_wrong_input_shape_is_named():
     with pytest.raises(ValueError, match=r"expected diffraction of shape \(B, 32, 32\)"):
         build_model("pinn", n=32)(torch.rand(2, 64, 64))
+
+
+def _reach(model, n: int) -> torch.Tensor:
+    """(N, N) bool: the input pixels that the centre output pixel's amplitude depends on."""
+    x = (torch.rand(1, n, n) + 0.5).requires_grad_(True)
+    model(x)[0, n // 2, n // 2].abs().backward()
+    return x.grad[0] != 0
+
+
+def test_the_dense_bottleneck_lets_every_diffraction_pixel_reach_every_object_pixel():
+    # An object pixel depends on the whole diffraction pattern (a Fourier transform); the
+    # strided stages alone see a window, the dense pair (global_features > 0) sees it all.
+    torch.manual_seed(0)
+    local = build_model("supervised", n=64, channels=[4, 8, 8])
+    dense = build_model("supervised", n=64, channels=[4, 8, 8], global_features=16)
+    dense.load_state_dict(local.state_dict(), strict=False)  # the same convolutions
+    assert not bool(_reach(local, 64).all())
+    assert bool(_reach(dense, 64).all())
+
+
+def test_log1p_input_is_the_linear_network_on_log_compressed_amplitudes():
+    torch.manual_seed(0)
+    linear = build_model("pinn", n=32, global_features=8)
+    logged = build_model("pinn", n=32, global_features=8, input_transform="log1p")
+    logged.load_state_dict(linear.state_dict())
+    for model in (linear, logged):
+        model.set_input_scale(3.0)
+    amplitudes = torch.rand(2, 32, 32) * 40
+    torch.testing.assert_close(logged(amplitudes), linear(3.0 * torch.log1p(amplitudes / 3.0)))
+    # The map is fixed, not per pattern: a brighter pattern still gives another output.
+    assert not torch.allclose(logged(amplitudes[:1]), logged(2 * amplitudes[:1]))
+
+
+def test_new_shape_options_are_kept_in_model_kwargs_only_when_used():
+    plain = build_model("pinn", n=32)
+    assert set(plain.model_kwargs) == {"n", "channels", "amp_max"}  # older bundles rebuild
+    shaped = build_model("pinn", n=32, global_features=8, input_transform="log1p")
+    rebuilt = build_model("pinn", **shaped.model_kwargs)
+    rebuilt.load_state_dict(shaped.state_dict())
+    x = torch.rand(2, 32, 32)
+    torch.testing.assert_close(rebuilt(x), shaped(x))
+    with pytest.raises(ValueError, match="input_transform"):
+        build_model("pinn", n=32, input_transform="sqrt")

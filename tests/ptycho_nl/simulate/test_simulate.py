@@ -93,6 +93,20 @@ def test_measured_overlap_matches_requested(kind, view):
     assert np.median(d.min(axis=1)) == pytest.approx((1 - sim.VIEWS[view]) * diameter)
 
 
+def test_nearest_neighbour_distances_equal_the_all_pairs_minimum():
+    # Jittered points with one exact duplicate (distance 0) against a direct O(n^2) search.
+    gen = np.random.default_rng(3)
+    points = gen.uniform(0, 50, size=(300, 2))
+    points[17] = points[4]
+    diff = points[:, None, :] - points[None, :, :]
+    direct = np.sqrt((diff**2).sum(-1))
+    np.fill_diagonal(direct, np.inf)
+    got = sim.nearest_neighbour_distances(points)
+    np.testing.assert_allclose(got.numpy(), direct.min(axis=1), rtol=0, atol=1e-12)
+    assert got[4] == got[17] == 0.0
+    assert torch.isinf(sim.nearest_neighbour_distances(points[:1])).all()
+
+
 def test_jitter_moves_positions_but_keeps_overlap_close():
     probe = sim.make_probe(sim.ProbeConfig(kind="gaussian", size=32, sigma=4.0))
     cfg = sim.ScanConfig(n_positions=100, overlap=0.5, jitter=0.3)

@@ -51,6 +51,8 @@ QUALITY_CELL = StudyDesign(
     pinn_gridsize=DEMO.pinn_gridsize,
     pinn_epochs=DEMO.pinn_epochs,
     tiles_per_side=DEMO.tiles_per_side,
+    channels=DEMO.channels,
+    global_features=DEMO.global_features,
 )
 
 

@@ -227,3 +227,21 @@ def test_networks_can_train_on_many_other_objects_and_are_scored_on_the_study_ob
     # Scored like any network: on the study object's held-out region, against the constant.
     g = load_manifest(tmp_path, COMPARE.key).jobs["G-d1e5-dense"]
     assert set(g.metrics["methods"]) == {"supervised", "constant"}
+
+
+def test_the_design_s_network_shape_reaches_every_training_job_and_its_digest_only_when_set():
+    from ptycho_nl.study.plan import plan_jobs
+
+    demo = PRESETS["demo"]
+    assert (demo.channels, demo.global_features) == ((16, 32, 64), 256)  # the compact network
+    plain = demo.model_copy(update={"channels": (32, 64, 128), "global_features": 0})
+    dumped = plain.model_dump()
+    assert "global_features" not in dumped and "channels" not in dumped  # older digests hold
+    assert demo.digest != plain.digest
+    for design in (plain, demo):
+        trains = plan_jobs(design)[TRAIN]
+        assert trains
+        for job in trains:
+            assert job.params.global_features == design.global_features
+            assert tuple(job.params.channels) == tuple(design.channels)
+            assert ("global_features" in job.params.model_dump()) == bool(design.global_features)

@@ -36,3 +36,14 @@ def test_default_config_and_presets():
     assert (cfg.model.name, cfg.epochs, cfg.batch_size) == ("supervised", 2, 8)
     assert PRESET_CONFIGS["tiny"].epochs == 3
     assert resolve_config(cfg.model_dump()).digest == cfg.digest
+
+
+def test_network_shape_options_change_the_digest_only_when_set():
+    plain = default_config("pinn")
+    assert "global_features" not in plain.model_dump()["model"]  # earlier digests still hold
+    assert "input_transform" not in plain.model_dump()["model"]
+    shaped = TrainConfig.model_validate(
+        {**plain.model_dump(), "model": {"name": "pinn", "global_features": 64}}
+    )
+    assert shaped.model.global_features == 64
+    assert config_digest(shaped) != config_digest(plain)

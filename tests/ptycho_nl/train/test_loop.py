@@ -165,6 +165,22 @@ def test_supervised_model_learns(tiny_npz, tmp_path, tiny_config):
     assert load_bundle(result.bundle_path).model_name == "supervised"
 
 
+def test_a_dense_bottleneck_network_trains_and_its_bundle_rebuilds_it(
+    tiny_npz, tmp_path, tiny_config
+):
+    cfg = tiny_config(
+        model={"name": "supervised", "global_features": 16, "input_transform": "log1p"}, epochs=4
+    )
+    result = train(cfg, tiny_npz, tmp_path / "dense", progress=False)
+    assert result.status == "completed", result.error
+    losses = [e["train_loss"] for e in result.epochs]
+    assert losses[-1] < 0.7 * losses[0], losses
+    bundle = load_bundle(result.bundle_path)
+    assert bundle.model.model_kwargs["global_features"] == 16
+    assert bundle.model.model_kwargs["input_transform"] == "log1p"
+    assert bundle.model.mixer is not None
+
+
 def test_gridsize_2_logs_the_overlap_term(tiny_npz, tmp_path, tiny_config):
     cfg = tiny_config(data={"gridsize": 2}, telemetry={"log_every_steps": 1}, epochs=2)
     result = train(cfg, tiny_npz, tmp_path / "g2", progress=False)
