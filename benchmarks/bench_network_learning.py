@@ -69,6 +69,7 @@ def main() -> None:
     )
     parser.add_argument("--channels", default="32,64,128", help="encoder widths")
     parser.add_argument("--input-transform", default="linear", help="linear or log1p")
+    parser.add_argument("--seed", type=int, default=0, help="training seed (the data keep seed 0)")
     args = parser.parse_args()
     torch.set_num_threads(2)
     work = Path(tempfile.mkdtemp(prefix="netlearn-"))
@@ -128,6 +129,7 @@ def main() -> None:
             model,
             epochs=epochs,
             batch_size=args.batch_size,
+            seed=args.seed,
             device="cpu",
             optimizer={"name": "adam", "lr": args.lr, "weight_decay": 0.0},
             **overrides,
