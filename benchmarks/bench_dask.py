@@ -3,8 +3,7 @@
 Usage: python benchmarks/bench_dask.py [--repeats 3] [--workers 2]
 
 Both executors run the same grid (2 doses x 2 views, ePIE only: 16 jobs in phases C, D, F, G)
-as the study does (`run_phases`: each job dispatched as soon as the jobs it needs are done), in
-the same run, alternating, each into a fresh study directory:
+in the same run, alternating, each into a fresh study directory:
   - baseline: `make_executor(workers=W)`, the local pool of spawned processes;
   - Dask: `make_executor(dask_local=W)`, a LocalCluster of W one-thread worker processes.
 Each executor is started and warmed first (every worker imports the modules the jobs use), so
@@ -42,7 +41,7 @@ def _warm() -> int:
 def run_grid(executor, study_dir: Path) -> tuple[float, int]:
     """(seconds for every phase of the grid, jobs run) on a warm executor."""
     from ptycho_nl.study.design import StudyDesign, ViewSpec
-    from ptycho_nl.study.jobs import run_phases
+    from ptycho_nl.study.jobs import run_phase
     from ptycho_nl.study.plan import plan_jobs
 
     design = StudyDesign(
@@ -55,15 +54,19 @@ def run_grid(executor, study_dir: Path) -> tuple[float, int]:
         iterations=4,
         tiles_per_side=3,
     )
-    phases = {phase: jobs for phase, jobs in plan_jobs(design).items() if jobs}
-    start = time.perf_counter()
-    # As the study runs them: every phase at once, each job as soon as its inputs are done.
-    manifests = run_phases(study_dir, phases, study_digest=design.digest, executor=executor)
-    seconds = time.perf_counter() - start
-    failed = [k for m in manifests.values() for k, j in m.jobs.items() if j.status == "failed"]
-    if failed:
-        sys.exit(f"bench_dask: jobs failed: {failed}")
-    return seconds, sum(len(jobs) for jobs in phases.values())
+    succeeded: set[str] = set()
+    start, jobs = time.perf_counter(), 0
+    for phase, phase_jobs in plan_jobs(design).items():
+        if phase_jobs:
+            manifest = run_phase(
+                study_dir, phase=phase, study_digest=design.digest, jobs=phase_jobs,
+                executor=executor, succeeded=succeeded,
+            )  # fmt: skip
+            failed = [k for k, j in manifest.jobs.items() if j.status == "failed"]
+            if failed:
+                sys.exit(f"bench_dask: jobs failed: {failed}")
+            jobs += len(phase_jobs)
+    return time.perf_counter() - start, jobs
 
 
 def measure(kwargs: dict, workdir: Path) -> tuple[float, float, int]:

@@ -12,14 +12,13 @@
   of N one-thread worker processes started for the run (`DaskExecutor`). Dask is the optional
   extra `ptycho-nl[distributed]`, imported only here and only then.
 
-`executor.run(fn, jobs)` takes `(key, args)` pairs, or a `JobQueue` that the caller may add
-to while the run goes on, and yields `(key, fn(*args))` or `(key, JobFailure)` in completion
-order. An exception in a job is that job's failure, never the
+`executor.run(fn, jobs)` takes `(key, args)` pairs and yields `(key, fn(*args))` or
+`(key, JobFailure)` in completion order. An exception in a job is that job's failure, never the
 run's. A worker lost mid-job (killed, out of memory) reruns the lost work only: Dask reschedules
 the tasks of a dead worker (up to `distributed.scheduler.allowed-failures` times, then
 `KilledWorker`); the local pool, which dies as a whole, is restarted with the jobs that had not
 finished (those running beside the lost one included), each at most `retries` more times.
-Skipping, resuming and manifests are the caller's (`ptycho_nl.study.jobs.run_phases`).
+Skipping, resuming and manifests are the caller's (`ptycho_nl.study.jobs.run_phase`).
 """
 
 from __future__ import annotations
@@ -29,9 +28,9 @@ import os
 import sys
 import traceback
 import uuid
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -87,37 +86,7 @@ class Executor(Protocol):
     name: str
     slots: int  # jobs that run at the same time
 
-    def run(self, fn: Callable[..., Any], jobs: Jobs | JobQueue) -> Iterator[Outcome]: ...
-
-
-class JobQueue:
-    """The jobs of one `Executor.run`, which may grow while it runs: after an outcome comes
-    back, the caller may `put` the jobs that outcome released, and the run takes them too (a
-    study dispatches each job as soon as the jobs it needs are done, not phase by phase). The
-    run ends when the queue is empty and no job is running."""
-
-    def __init__(self, jobs: Jobs = (), on_take: Callable[[str], None] | None = None):
-        self._items: deque[tuple[str, tuple[Any, ...]]] = deque(jobs)
-        self._on_take = on_take  # told each key as an executor takes the job (its clock starts)
-
-    def put(self, key: str, args: tuple[Any, ...]) -> None:
-        self._items.append((key, args))
-
-    def take(self, limit: int | None = None) -> list[tuple[str, tuple[Any, ...]]]:
-        """The jobs waiting (at most `limit`), in the order put, out of the queue."""
-        count = len(self._items) if limit is None else min(limit, len(self._items))
-        items = [self._items.popleft() for _ in range(count)]
-        if self._on_take is not None:
-            for key, _ in items:
-                self._on_take(key)
-        return items
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-
-def _queue(jobs: Jobs | JobQueue) -> JobQueue:
-    return jobs if isinstance(jobs, JobQueue) else JobQueue(jobs)
+    def run(self, fn: Callable[..., Any], jobs: Jobs) -> Iterator[Outcome]: ...
 
 
 class SerialExecutor:
@@ -126,10 +95,8 @@ class SerialExecutor:
     name = "serial"
     slots = 1
 
-    def run(self, fn: Callable[..., Any], jobs: Jobs | JobQueue) -> Iterator[Outcome]:
-        queue = _queue(jobs)
-        while len(queue):
-            ((key, args),) = queue.take(1)  # one at a time: a job's clock starts as it does
+    def run(self, fn: Callable[..., Any], jobs: Jobs) -> Iterator[Outcome]:
+        for key, args in jobs:
             yield key, _call(fn, args, None)
 
 
@@ -211,38 +178,26 @@ class PoolExecutor:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
 
-    def run(self, fn: Callable[..., Any], jobs: Jobs | JobQueue) -> Iterator[Outcome]:
-        queue, attempts = _queue(jobs), Counter[str]()
-        running: dict[Future, tuple[str, tuple[Any, ...]]] = {}
-        while len(queue) or running:
-            broken = self._submit(fn, queue, running)
-            done = wait(running, return_when=FIRST_COMPLETED).done if running else set()
-            lost: list[tuple[str, tuple[Any, ...]]] = []
-            for key, args, outcome in self._collect(done, running):
+    def run(self, fn: Callable[..., Any], jobs: Jobs) -> Iterator[Outcome]:
+        todo, attempts = list(jobs), Counter[str]()
+        while todo:
+            lost = []
+            for key, args, outcome in self._run_once(fn, todo):
                 if outcome is None:
                     lost.append((key, args))
                 else:
                     yield key, outcome
-            if lost or broken:
-                # The pool died as a whole: what still runs on it breaks too. A job that
-                # finished just before keeps its result; the others are lost with it.
-                for key, args, outcome in self._collect(wait(running).done, running):
-                    if outcome is None:
-                        lost.append((key, args))
-                    else:
-                        yield key, outcome
-                self.close()
+            todo = []
             for key, args in lost:
                 attempts[key] += 1
                 if attempts[key] > self.retries:
                     failure = f"WorkerLost: the worker died {attempts[key]} times"
                     yield key, JobFailure(failure, worker_lost=True)
                 else:
-                    queue.put(key, args)  # on a new pool, with the jobs still waiting
+                    todo.append((key, args))
 
-    def _submit(self, fn, queue: JobQueue, running: dict) -> bool:
-        """Hand every queued job to the pool (started if need be); True if the pool turned out
-        broken, the jobs not handed over then back in the queue (none of them started)."""
+    def _run_once(self, fn, todo) -> Iterator[tuple[str, tuple, Any]]:
+        """Run `todo` in the pool; outcome None: lost with a broken pool (then replaced)."""
         if self._pool is None:
             self._pool = ProcessPoolExecutor(
                 max_workers=self.slots,
@@ -250,28 +205,21 @@ class PoolExecutor:
                 initializer=_worker_init,
                 initargs=(self.threads, dict(os.environ)),
             )
-        items = queue.take()
-        for i, (key, args) in enumerate(items):
-            try:
-                running[self._pool.submit(_call, fn, args, None)] = (key, args)
-            except BrokenProcessPool:
-                for item in items[i:]:
-                    queue.put(*item)
-                return True
-        return False
-
-    @staticmethod
-    def _collect(done, running: dict) -> Iterator[tuple[str, tuple, Any]]:
-        """(key, args, outcome) of finished futures, taken out of `running`; outcome None:
-        lost with a broken pool."""
-        for fut in done:
-            key, args = running.pop(fut)
-            try:
-                yield key, args, fut.result()
-            except BrokenProcessPool:
-                yield key, args, None
-            except Exception as exc:  # the result could not come back (pickling)
-                yield key, args, JobFailure(error_text(exc))
+        running = {self._pool.submit(_call, fn, args, None): (key, args) for key, args in todo}
+        broken = False
+        while running:
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for fut in done:
+                key, args = running.pop(fut)
+                try:
+                    yield key, args, fut.result()
+                except BrokenProcessPool:
+                    broken = True
+                    yield key, args, None
+                except Exception as exc:  # the result could not come back (pickling)
+                    yield key, args, JobFailure(error_text(exc))
+        if broken:
+            self.close()
 
 
 class DaskExecutor:
@@ -283,38 +231,29 @@ class DaskExecutor:
         self.client, self.threads = client, threads
         self.slots = max(1, sum(client.nthreads().values()))
 
-    def run(self, fn: Callable[..., Any], jobs: Jobs | JobQueue) -> Iterator[Outcome]:
+    def run(self, fn: Callable[..., Any], jobs: Jobs) -> Iterator[Outcome]:
         from distributed import as_completed
         from distributed.scheduler import KilledWorker
 
-        queue, token = _queue(jobs), uuid.uuid4().hex[:8]
-        keys: dict[Any, str] = {}
-
-        def submit() -> list:
-            # One `map` per batch: it reaches the scheduler in one message, where a `submit`
-            # per job sent one each (a phase of four tiny jobs: ~12 instead of ~20 ms here).
-            items = queue.take()
-            if not items:
-                return []
-            submitted = self.client.map(
-                _call,
-                [fn] * len(items),
-                [args for _, args in items],
-                [self.threads] * len(items),
-                key=[f"{key}-{token}" for key, _ in items],
-                pure=False,
-            )
-            keys.update({fut: key for fut, (key, _) in zip(submitted, items, strict=True)})
-            return submitted
-
-        first = submit()
-        if not first:
+        token = uuid.uuid4().hex[:8]
+        jobs = list(jobs)
+        if not jobs:
             return
+        # One `map`: the whole batch reaches the scheduler in one message, where a `submit`
+        # per job sent one each (a phase of four tiny jobs: ~12 instead of ~20 ms here).
+        submitted = self.client.map(
+            _call,
+            [fn] * len(jobs),
+            [args for _, args in jobs],
+            [self.threads] * len(jobs),
+            key=[f"{key}-{token}" for key, _ in jobs],
+            pure=False,
+        )
+        futures = {fut: key for fut, (key, _) in zip(submitted, jobs, strict=True)}
         # with_results: finished results come back in batches, not one round trip per job;
         # raise_errors=False: a task that errored (KilledWorker) comes back as its future.
-        completed = as_completed(first, with_results=True, raise_errors=False)
-        for fut, result in completed:
-            key = keys.pop(fut)
+        for fut, result in as_completed(futures, with_results=True, raise_errors=False):
+            key = futures[fut]
             if fut.status == "error":
                 exc = fut.exception()
                 lost = isinstance(exc, KilledWorker)
@@ -323,8 +262,6 @@ class DaskExecutor:
                 )
             fut.release()
             yield key, result
-            if more := submit():  # what the caller released on this outcome
-                completed.update(more)
 
 
 @contextmanager

@@ -8,7 +8,7 @@ from collections import Counter
 import pytest
 from exec_jobfns import calls, die_once, environment, fail, square
 
-from ptycho_nl.execution import ExecutionError, JobFailure, JobQueue, make_executor
+from ptycho_nl.execution import ExecutionError, JobFailure, make_executor
 
 
 def _jobs(log_dir, n=4):
@@ -23,23 +23,6 @@ def test_local_executors_return_every_result_and_isolate_failures(tmp_path, work
     assert got == {f"j{i}": i * i for i in range(4)}
     assert failed == {"bad": JobFailure("KeyError: 'diffraction'")}
     assert Counter(calls(tmp_path)) == Counter(["j0", "j1", "j2", "j3", "bad"])
-
-
-@pytest.mark.parametrize("options", [{"workers": 1}, {"workers": 2}, {"dask_local": 2}])
-def test_jobs_put_in_the_queue_while_the_run_goes_on_run_too(tmp_path, options):
-    if "dask_local" in options:
-        pytest.importorskip("distributed")
-    taken = []
-    queue = JobQueue(_jobs(tmp_path, 2), on_take=taken.append)
-    got = {}
-    with make_executor(**options) as ex:
-        for key, value in ex.run(square, queue):
-            got[key] = value
-            if key.startswith("j"):  # each first-round outcome releases one more job
-                queue.put(f"next-{key}", (str(tmp_path), f"next-{key}", 10 + value))
-    assert got == {"j0": 0, "j1": 1, "next-j0": 100, "next-j1": 121}
-    assert sorted(taken) == sorted(got)  # each job's clock started once, when it was taken
-    assert Counter(calls(tmp_path)) == Counter(list(got))  # every job ran once
 
 
 def test_pool_reruns_a_job_whose_worker_died_and_not_the_finished_ones(tmp_path):
