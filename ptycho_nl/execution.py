@@ -327,7 +327,7 @@ def make_executor(
         with _dask_client(scheduler, dask_local, timeout_s, threads) as client:
             executor = DaskExecutor(client, threads)
             if executor.threads is None:
-                executor.threads = max(1, (os.cpu_count() or 1) // executor.slots)
+                executor.threads = _threads_per_job(executor.slots)
             yield executor
         return
     if workers <= 1:

@@ -87,14 +87,9 @@ def prepare_patch_task(inputs: TaskInputs) -> TrainingTask:
         )
     train_idx, val_idx = split_groups(len(source.groups), cfg)
     train_set, val_set = source.dataset(train_idx), source.dataset(val_idx)
-    shape = {
-        k: v
-        for k, v in (
-            ("global_features", cfg.model.global_features),
-            ("input_transform", cfg.model.input_transform),
-        )
-        if v not in (0, "linear")
-    }
+    # The shape options the config sets (its dump leaves them out at their defaults), so a
+    # builder that predates them still gets only the arguments it knows.
+    shape = cfg.model.model_dump(include={"global_features", "input_transform"})
     model = builder(
         n=int(source.probe.shape[-1]),
         channels=cfg.model.channels,

@@ -87,26 +87,26 @@ def shard_scale(config: SimulationConfig, probe, positions, obj) -> float:
     return float(np.sqrt(config.dose * len(positions) / energy))
 
 
+@functools.lru_cache(maxsize=2)
+def _scene(config_json: str) -> tuple[torch.Tensor, float, torch.Tensor, torch.Tensor]:
+    """The scene of a config, built once per process: a worker's every shard shares it (it
+    is a quarter of a shard's time at 64^2 patterns). Read only: shards copy what they keep."""
+    return scene(SimulationConfig.model_validate_json(config_json))
+
+
 def plan_shards(config: SimulationConfig, n_shards: int, scale: float | None = None) -> ShardPlan:
     """The plan of a shard set; `scale` given (a resumed set's recorded one) is kept."""
     if not 1 <= n_shards <= config.scan.n_positions:
         raise ConfigError(
             f"--shards {n_shards}: expected 1 to {config.scan.n_positions} (the scan's patterns)"
         )
-    probe, diameter, positions, obj = scene(config)
+    probe, diameter, positions, obj = _scene(config.model_dump_json())  # shared with shards
     return ShardPlan(
         config=config,
         n_shards=n_shards,
         intensity_scale=scale or shard_scale(config, probe, positions, obj),
         metadata=provenance(config, positions, probe, diameter),
     )
-
-
-@functools.lru_cache(maxsize=2)
-def _scene(config_json: str) -> tuple[torch.Tensor, float, torch.Tensor, torch.Tensor]:
-    """The scene of a config, built once per process: a worker's every shard shares it (it
-    is a quarter of a shard's time at 64^2 patterns). Read only: shards copy what they keep."""
-    return scene(SimulationConfig.model_validate_json(config_json))
 
 
 def shard_data(plan: ShardPlan, index: int) -> PtychoData:

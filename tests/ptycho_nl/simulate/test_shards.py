@@ -296,3 +296,14 @@ def test_validate_checks_every_shard_of_a_set(tmp_path):
     assert bad.exit_code == 1
     errors = [line for line in bad.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "shard 1 (shard-0001.npz)" in errors[0]
+
+
+def test_the_scene_shared_by_planning_and_shards_is_left_as_built(tmp_path):
+    # Planning and every shard of a process share one cached scene: writing a set must not
+    # change it, or later shards (and later sets of that config) would see another object.
+    write_shard_set(SCALE, tmp_path / "set", 2)
+    from ptycho_nl.simulate.shards import _scene
+
+    cached, fresh = _scene(SCALE.model_dump_json()), scene(SCALE)
+    for a, b in zip(cached, fresh, strict=True):
+        assert torch.equal(a, b) if isinstance(a, torch.Tensor) else a == b
