@@ -156,6 +156,9 @@ def _pipelines(args, torch, model, meta):
             global_features=int(dense),
         ).eval()
         rows[f"new, {channels}+{dense} net"] = current_pipeline(bundle(compact), device=dev)
+        rows[f"new, bf16, {channels}+{dense} net"] = current_pipeline(
+            bundle(copy.deepcopy(compact)), precision="bfloat16", device=dev
+        )
     if args.compile:
         compiled = torch.compile(copy.deepcopy(model).to(memory_format=torch.channels_last))
         rows["new, torch.compile"] = current_pipeline(bundle(compiled), device=dev)
@@ -227,7 +230,7 @@ def main() -> None:
     n = data.n_patterns
     print(f"\n{label}; {n} patterns, {torch.get_num_threads()} threads, median of {args.repeats}")
     print(
-        f"{'pipeline':<20} {'s':>7} {'pattern/s':>10} {'predict':>8} {'sync':>6} {'stitch':>7}"
+        f"{'pipeline':<28} {'s':>7} {'pattern/s':>10} {'predict':>8} {'sync':>6} {'stitch':>7}"
         f" {'x today':>8} {'CPU s':>7} {'x today':>8}  max|O - O_today|/max|O_today|"
     )
     today = statistics.median(times["today"])
@@ -241,7 +244,7 @@ def main() -> None:
         diff = np.abs(objects[name].numpy() - ref).max() / np.abs(ref).max() if same_net else None
         total_cpu = statistics.median(cpu[name])
         print(
-            f"{name:<20} {total:7.3f} {n / total:10.0f} {share['predict']:8.0%} "
+            f"{name:<28} {total:7.3f} {n / total:10.0f} {share['predict']:8.0%} "
             f"{share['phase_sync']:6.0%} {share['stitch']:7.0%} {today / total:7.1f}x"
             f" {total_cpu:7.3f} {today_cpu / total_cpu:7.1f}x  "
             + (f"{diff:.1e}" if diff is not None else "another network")

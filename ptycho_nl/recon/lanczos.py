@@ -16,6 +16,7 @@ from collections.abc import Callable
 
 import numpy as np
 import torch
+from scipy.linalg import eigh_tridiagonal
 
 
 def leading_eigenvector(
@@ -47,9 +48,12 @@ def leading_eigenvector(
         for _ in range(2):
             w = w - basis[: k + 1].T @ (basis[: k + 1].conj() @ w)
         beta = float(torch.linalg.vector_norm(w))
-        tri = np.diag(alphas) + np.diag(betas, 1) + np.diag(betas, -1)
-        values, vectors = torch.linalg.eigh(torch.from_numpy(tri))
-        theta, coeffs = float(values[-1]), vectors[:, -1]
+        # Only the largest Ritz pair of the tridiagonal matrix, by LAPACK's tridiagonal solver:
+        # ~0.03 ms a step against ~0.1-0.4 ms for a dense eigh (65 steps on R1).
+        values, vectors = eigh_tridiagonal(
+            np.asarray(alphas), np.asarray(betas), select="i", select_range=(k, k)
+        )
+        theta, coeffs = float(values[-1]), torch.from_numpy(vectors[:, -1])
         # beta = 0 too: the Krylov space is invariant and the Ritz pair exact.
         if beta * abs(float(coeffs[-1])) <= tol * max(abs(theta), 1e-300) or k + 1 == steps:
             break

@@ -100,3 +100,6 @@ def test_illumination_is_the_adjoint_applied_to_probe_intensities(subpixel):
     torch.testing.assert_close(got, want.clamp(min=0), rtol=1e-4, atol=1e-4)
     # Energy: a shift keeps the sum, so the total is the number of positions times the power.
     assert float(want.sum()) == pytest.approx(len(IDX) * float(power.sum()), rel=1e-4)
+    # One shared intensity (its spectrum taken once) equals the same intensity given per position.
+    per_position = illumination(scan, power.expand(len(IDX), N, N).clone(), IDX)
+    torch.testing.assert_close(got, per_position, rtol=1e-5, atol=1e-5)

@@ -2,6 +2,7 @@
 direct computations written here (padded canvases, plain sums) on jittered scans."""
 
 import numpy as np
+import pytest
 import torch
 from recon_scans import make_scan
 
@@ -31,7 +32,8 @@ def _direct_products(wz: np.ndarray, corner: np.ndarray, a: np.ndarray, b: np.nd
     return out
 
 
-def test_grouped_products_equal_direct_products_for_every_pair():
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_grouped_products_equal_direct_products_for_every_pair(threads):
     rng = np.random.default_rng(1)
     # 40 windows of 9 x 11 at scattered integer corners: many distinct offsets, both signs.
     corner = rng.integers(0, 14, size=(40, 2))
@@ -43,10 +45,23 @@ def test_grouped_products_equal_direct_products_for_every_pair():
         torch.from_numpy(corner),
         torch.from_numpy(a),
         torch.from_numpy(b),
+        threads=threads,
     )
     assert len(np.unique(corner[a] - corner[b], axis=0)) > 50
     expected = _direct_products(wz, corner, a, b)
     np.testing.assert_allclose(got.numpy(), expected, rtol=0, atol=1e-4 * np.abs(expected).max())
+
+
+def test_threads_share_the_classes_without_changing_a_product():
+    """Each class is computed once, by one thread, with the same operations: bit-identical."""
+    rng = np.random.default_rng(2)
+    corner = torch.from_numpy(rng.integers(0, 30, size=(120, 2)))
+    wz = torch.from_numpy((rng.normal(size=(120, 12, 12)) + 1j).astype(np.complex64))
+    d = (corner[:, None, :] - corner[None, :, :]).abs()
+    a, b = torch.nonzero(torch.triu((d < 12).all(-1), 1), as_tuple=True)
+    one = grouped_pair_products(wz, corner, a, b, threads=1)
+    assert torch.equal(grouped_pair_products(wz, corner, a, b, threads=2), one)
+    assert torch.equal(grouped_pair_products(wz, corner, a, b, threads=64), one)
 
 
 def test_grouped_products_of_no_pairs_are_empty():
