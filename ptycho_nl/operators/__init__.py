@@ -14,7 +14,12 @@ from ptycho_nl.operators.fourier import (
     far_field,
     intensity,
 )
-from ptycho_nl.operators.patches import illumination, object_adjoint, object_patches
+from ptycho_nl.operators.patches import (
+    adjoint_shift,
+    illumination,
+    object_adjoint,
+    object_patches,
+)
 from ptycho_nl.operators.placement import (
     ScanPlacement,
     Subpixel,
@@ -46,6 +51,7 @@ __all__ = [
     "illumination",
     "intensity",
     "object_adjoint",
+    "adjoint_shift",
     "object_factor_adjoint",
     "object_patches",
     "probe_factor",

@@ -23,6 +23,15 @@ def object_patches(scan: ScanPlacement, obj: torch.Tensor, idx: torch.Tensor) ->
     return patches
 
 
+def adjoint_shift(scan: ScanPlacement, values: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+    """The sub-pixel half of Q^H: S_{+f_b} values_b (B, h, w), still to be added at c_b by
+    `scan.add` (`values` itself when the scan shifts no object). Phase synchronisation pairs
+    these placed patches, and the stitch adds the same ones (one FFT pair per patch, not two)."""
+    if scan.shifts_object:
+        values = apply_ramps(values, scan.ramps_of(idx).to(values.dtype), adjoint=True)
+    return values
+
+
 def object_adjoint(
     scan: ScanPlacement,
     values: torch.Tensor,
@@ -34,8 +43,7 @@ def object_adjoint(
 ) -> torch.Tensor:
     """alpha Q^H values: (B, h, w) -> (H, W) with overlaps summed, added in place into `out`
     when given (saves a canvas and a full-object add). `flat`: `scan.flat_index(idx)` if kept."""
-    if scan.shifts_object:
-        values = apply_ramps(values, scan.ramps_of(idx).to(values.dtype), adjoint=True)
+    values = adjoint_shift(scan, values, idx)
     if out is None:
         out = torch.zeros(scan.shape, dtype=values.dtype, device=values.device)
     return scan.add(out, values, idx, alpha=alpha, flat=flat)

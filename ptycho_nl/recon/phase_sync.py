@@ -215,6 +215,7 @@ def overlap_matrix_entries(
     weights: torch.Tensor,
     *,
     min_overlap: float = 0.0,
+    placed: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Weighted overlap inner products H_ab for overlapping pairs and the diagonal H_aa.
 
@@ -222,14 +223,19 @@ def overlap_matrix_entries(
     weights : (N, N) real >= 0 (e.g. |P|^2)
     min_overlap : leave out pairs whose weights overlap by less than this fraction of sum w^2
         (0: every pair whose supports meet)
+    placed : S_{f_b}(w z_b) (B, N, N) when the caller has it (`operators.adjoint_shift`, as
+        the stitch does); else computed here
     Returns (a (P,) long, b (P,) long, h (P,) complex128, diag (B,) float64).
     Sub-pixel parts are applied to the weighted patches first, so pairs meet on integer offsets.
     """
     n = patches.shape[-1]
     corner, frac = physics.split_positions(positions.cpu(), n)
-    wz = patches.to(torch.complex64) * weights.to(patches.device)
-    if bool((frac != 0).any()):
-        wz = separable_shift(wz, frac)
+    if placed is not None:
+        wz = placed.to(torch.complex64)
+    else:
+        wz = patches.to(torch.complex64) * weights.to(patches.device)
+        if bool((frac != 0).any()):
+            wz = separable_shift(wz, frac)
     wz = wz.cpu()
     diag = wz.abs().square().sum(dim=(-2, -1)).to(torch.float64)
     # Pixels outside the weights' support (plus one for the sub-pixel shift) carry nothing:
@@ -250,16 +256,20 @@ def phase_offsets(
     weights: torch.Tensor,
     *,
     min_overlap: float = MIN_OVERLAP,
+    placed: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Unit-modulus corrections (B,) complex64: multiply patch b by the result to synchronise it.
 
     min_overlap : pair pruning of `overlap_matrix_entries` (0 keeps every overlapping pair).
+    placed : the weighted patches already sub-pixel placed (see `overlap_matrix_entries`).
     The global phase is fixed so the corrections average to phase zero.
     """
     bsz = patches.shape[0]
     if bsz == 1:
         return torch.ones(1, dtype=torch.complex64)
-    a, b, h, diag = overlap_matrix_entries(patches, positions, weights, min_overlap=min_overlap)
+    a, b, h, diag = overlap_matrix_entries(
+        patches, positions, weights, min_overlap=min_overlap, placed=placed
+    )
     a_np, b_np, h_np = a.numpy(), b.numpy(), h.numpy()
     rows = np.concatenate([a_np, b_np, np.arange(bsz)])
     cols = np.concatenate([b_np, a_np, np.arange(bsz)])

@@ -4,16 +4,19 @@ Axis legend: B patches, N patch side, H x W object.
 
     O(x) = sum_b w(x - t_b) z_b(x - t_b) / sum_b w(x - t_b),    coverage(x) = sum_b w(x - t_b)
 
-computed with `operators.object_adjoint`, the exact adjoint of patch extraction, so sub-pixel
-positions are placed by the same Fourier shift the forward model uses.
+computed with the two halves of `operators.object_adjoint` (`adjoint_shift`, then `scan.add`), the
+exact adjoint of patch extraction, so sub-pixel positions are placed by the same Fourier shift
+the forward model uses.
 """
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import torch
 
-from ptycho_nl.operators import ScanPlacement, illumination, object_adjoint
+from ptycho_nl.operators import ScanPlacement, adjoint_shift, illumination
 from ptycho_nl.recon.phase_sync import phase_offsets
 
 COVERAGE_FLOOR = 1e-3  # relative coverage below which a pixel counts as not scanned
@@ -51,12 +54,16 @@ def stitch_patches(
     *,
     weights: torch.Tensor | None = None,
     phase_sync: bool = False,
+    clock: dict[str, float] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Patches -> object.
 
     patches   : (B, N, N) complex        positions : (B, 2) float (row, col) patch centres
     shape     : (H, W) of the object      weights   : (N, N) real >= 0, e.g. |P|^2 (default: ones)
-    phase_sync: first remove each patch's arbitrary constant phase (see `phase_sync.py`)
+    phase_sync: first remove each patch's arbitrary constant phase (see `phase_sync.py`); it
+        pairs the same sub-pixel-placed weighted patches that are then added, S_f(w z_b), so
+        they are shifted once
+    clock     : when given, gets the seconds of phase synchronisation under "phase_sync"
     Returns (object (H, W) complex64, zero where unscanned; coverage (H, W) float32).
     Raises ValueError when a position puts its patch outside the object.
     """
@@ -77,11 +84,15 @@ def stitch_patches(
         raise ValueError(f"weights must be ({n}, {n}), got {tuple(weights.shape)}")
     scan = _exact_scan(positions.to(patches.device), n, shape)
     idx = torch.arange(len(scan), device=patches.device)
+    # Q^H (w z) = add at c_b of S_{+f_b}(w z_b); a constant phase per patch commutes with it.
+    placed = adjoint_shift(scan, patches * weights, idx)
     if phase_sync:
-        patches = (
-            patches * phase_offsets(patches, positions, weights).to(patches.device)[:, None, None]
-        )
-    numerator = object_adjoint(scan, patches * weights, idx)
+        start = time.perf_counter()
+        corrections = phase_offsets(patches, positions, weights, placed=placed)
+        placed = placed * corrections.to(placed.device)[:, None, None]
+        if clock is not None:
+            clock["phase_sync"] = time.perf_counter() - start
+    numerator = scan.add(torch.zeros(shape, dtype=placed.dtype, device=placed.device), placed, idx)
     coverage = illumination(scan, weights, idx)
     covered = coverage > COVERAGE_FLOOR * coverage.max()
     obj = torch.where(covered, numerator / torch.where(covered, coverage, 1.0), 0)
