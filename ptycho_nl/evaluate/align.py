@@ -57,6 +57,12 @@ def remove_phase_ramp(
     return recon * np.exp(-1j * (coef[0] + coef[1] * rr + coef[2] * cc))
 
 
+def _featureless(image: np.ndarray) -> bool:
+    """Every pixel equal (complex images too: a phase object has constant modulus, not this)."""
+    flat = np.asarray(image).ravel()
+    return flat.size == 0 or bool(np.all(flat == flat[0]))
+
+
 def register_shift(
     reference: np.ndarray,
     moving: np.ndarray,
@@ -74,6 +80,10 @@ def register_shift(
     """
     from skimage.registration import phase_cross_correlation
 
+    if _featureless(reference) or _featureless(moving):
+        # A featureless image (e.g. the constant object's zero phase) has no shift to find;
+        # the registration would only warn that it is empty.
+        return 0.0, 0.0
     if max_shift is None:
         shift, _, _ = phase_cross_correlation(
             reference, moving, upsample_factor=upsample, normalization=None

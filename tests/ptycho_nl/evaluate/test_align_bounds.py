@@ -34,3 +34,22 @@ def test_a_small_true_shift_is_still_recovered_to_a_tenth_of_a_pixel():
     assert abs(shift[0] + 2.3) < 0.1 and abs(shift[1] - 1.7) < 0.1
     aligned = align_to_truth(moved, truth, max_shift=4.0)
     assert abs(aligned.shift[0] + 2.3) < 0.1 and abs(aligned.shift[1] - 1.7) < 0.1
+
+
+def test_a_featureless_image_is_not_shifted_and_raises_no_warning():
+    """The constant object's phase is all zeros: no shift to find, none reported, no warning
+    (skimage warns that the image is empty). A pure phase object, of constant modulus, still
+    registers."""
+    import warnings
+
+    truth = _smooth_complex((64, 64), seed=2)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        bounded = register_shift(np.angle(truth), np.zeros((64, 64)), max_shift=4.0)
+        unbounded = register_shift(np.angle(truth), np.zeros((64, 64)))
+    assert [str(w.message) for w in caught] == []
+    assert bounded == (0.0, 0.0) and unbounded == (0.0, 0.0)
+    phase_only = np.exp(1j * np.angle(truth))
+    moved = shift_image(phase_only, (1.5, -2.0))
+    shift = register_shift(phase_only, moved, max_shift=4.0)
+    assert abs(shift[0] + 1.5) < 0.1 and abs(shift[1] - 2.0) < 0.1, shift
