@@ -131,10 +131,22 @@ def run_cmd(
     emit(
         ok=entry.valid,
         data=_dump(entry),
-        error=None if entry.valid else entry.verdict,
+        error=None if entry.valid else entry.verdict + _refusal_hint(entry.verdict),
         as_json=as_json,
         text=text,
     )
+
+
+def _refusal_hint(verdict: str) -> str:
+    """What would count, for a refused RED (said here, not in the stored verdict, which
+    `attempt verify` re-derives from the log and compares byte for byte)."""
+    if verdict.startswith("invalid RED: failures are not assertions"):
+        # An uncaught exception may be a typo or a crash: the behaviour must be an assert.
+        return (
+            "; assert the expected behaviour instead (pytest.raises, or warnings recorded and "
+            "asserted empty)"
+        )
+    return ""
 
 
 @attempt_app.command("collect")

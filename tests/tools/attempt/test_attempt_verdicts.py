@@ -35,6 +35,7 @@ def test_failure_by_name_error_is_not_a_red(repo: Path, started: Path, cli_json)
     failure = out["data"]["pytest"]["failures"][0]
     assert failure["exception"] == "NameError" and failure["assertion"] is False
     assert "not assertions (NameError)" in out["error"]
+    assert "assert the expected behaviour" in out["error"]  # what would count
 
 
 def test_red_that_passes_is_invalid_and_green_that_fails_is_invalid(repo, started, cli_json):
