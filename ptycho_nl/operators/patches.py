@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import torch
 
-from ptycho_nl.operators.fourier import FFT_DIMS
 from ptycho_nl.operators.placement import ScanPlacement
 from ptycho_nl.operators.shift import apply_ramps
 
@@ -60,17 +59,11 @@ def illumination(
 
     probe_intensity : (B, h, w) or (h, w) (broadcast over the batch) real. In "object" mode the
     sub-pixel placement is the exact adjoint's (Fourier-shifted, ringing clipped at zero)."""
-    if scan.shifts_object and probe_intensity.ndim == 2:
-        # One intensity shared by the batch: its spectrum once, then only the inverse FFTs
-        # (the same S_{+f_b} as `object_adjoint`, B forward FFTs fewer).
-        spectrum = torch.fft.fft2(probe_intensity.to(torch.complex64), dim=FFT_DIMS)
-        shifted = torch.fft.ifft2(spectrum * scan.ramps_of(idx).conj(), dim=FFT_DIMS)
-        canvas = torch.zeros(scan.shape, dtype=torch.complex64, device=shifted.device)
-        placed = scan.add(canvas, shifted, idx, flat=flat).real
+    if scan.shifts_object:
+        # Not expanded first: the ramps broadcast over a shared (h, w) intensity, so its
+        # spectrum is taken once rather than B times.
+        placed = object_adjoint(scan, probe_intensity.to(torch.complex64), idx, flat=flat).real
         return placed.clamp_(min=0).to(torch.float32)
     values = probe_intensity.expand(len(idx), scan.h, scan.w)
-    if scan.shifts_object:
-        placed = object_adjoint(scan, values.to(torch.complex64), idx, flat=flat).real
-        return placed.clamp_(min=0).to(torch.float32)
     canvas = torch.zeros(scan.shape, dtype=torch.float32, device=values.device)
     return scan.add(canvas, values.to(torch.float32), idx, flat=flat)

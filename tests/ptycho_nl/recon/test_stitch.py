@@ -71,13 +71,17 @@ def test_weighted_average_matches_a_direct_loop_on_integer_positions():
     np.testing.assert_allclose(coverage.numpy(), den, atol=1e-5)
 
 
-def test_phase_sync_removes_per_patch_phase_offsets():
-    data = make_scan()
-    gen = torch.Generator().manual_seed(5)
+def _patches_with_random_phases(data, seed: int):
+    """The scan's exact patches, each times its own random constant phase; positions, |P|^2."""
+    gen = torch.Generator().manual_seed(seed)
     offsets = torch.exp(1j * 2 * np.pi * torch.rand(data.n_patterns, generator=gen))
     patches = torch.from_numpy(data.patches) * offsets[:, None, None].to(torch.complex64)
-    positions = torch.from_numpy(data.positions)
-    weights = torch.from_numpy(data.probe).abs().square()
+    return patches, torch.from_numpy(data.positions), torch.from_numpy(data.probe).abs().square()
+
+
+def test_phase_sync_removes_per_patch_phase_offsets():
+    data = make_scan()
+    patches, positions, weights = _patches_with_random_phases(data, seed=5)
     mask = scanned_mask(data)
 
     def error(obj):
@@ -125,11 +129,7 @@ def test_synced_stitch_equals_correcting_the_patches_first_then_stitching():
     from ptycho_nl.recon.phase_sync import phase_offsets
 
     data = make_scan()
-    gen = torch.Generator().manual_seed(6)
-    offsets = torch.exp(1j * 2 * np.pi * torch.rand(data.n_patterns, generator=gen))
-    patches = torch.from_numpy(data.patches) * offsets[:, None, None].to(torch.complex64)
-    positions = torch.from_numpy(data.positions)
-    weights = torch.from_numpy(data.probe).abs().square()
+    patches, positions, weights = _patches_with_random_phases(data, seed=6)
     corrections = phase_offsets(patches, positions, weights)  # its own sub-pixel shift
     first, cov_first = stitch_patches(
         patches * corrections[:, None, None], positions, (72, 72), weights=weights
