@@ -44,3 +44,10 @@ def calls(log_dir) -> list[str]:
 def environment(names: tuple[str, ...]) -> dict[str, str | None]:
     """The worker's value of each variable in `names` (None when unset)."""
     return {name: os.environ.get(name) for name in names}
+
+
+def dask_settings(names: tuple[str, ...]) -> dict[str, object]:
+    """The Dask configuration where the job runs (in a worker: what its nanny gave it)."""
+    import dask
+
+    return {name: dask.config.get(name, None) for name in names}

@@ -6,7 +6,7 @@ import sys
 from collections import Counter
 
 import pytest
-from exec_jobfns import calls, die_once, environment, fail, square
+from exec_jobfns import calls, dask_settings, die_once, environment, fail, square
 
 from ptycho_nl.execution import ExecutionError, JobFailure, make_executor
 
@@ -56,6 +56,21 @@ def test_dask_local_cluster_caps_threads_keeps_malloc_and_leaves_this_environmen
     assert seen["OMP_NUM_THREADS"] == seen["MKL_NUM_THREADS"] == "1"
     # ... and what the nannies set in this process's environment is undone.
     assert environment(names) == dict.fromkeys(names)
+
+
+def test_dask_local_cluster_workers_run_without_dask_background_sampling():
+    """A LocalCluster shares the jobs' cores: its workers must not sample or tick on them."""
+    pytest.importorskip("distributed")
+    names = (
+        "distributed.worker.profile.enabled",
+        "distributed.admin.system-monitor.gil.enabled",
+        "distributed.admin.tick.interval",
+    )
+    with make_executor(dask_local=1, threads=1) as ex:
+        ((_, seen),) = ex.run(dask_settings, [("settings", (names,))])
+    assert seen["distributed.worker.profile.enabled"] is False
+    assert seen["distributed.admin.system-monitor.gil.enabled"] is False
+    assert seen["distributed.admin.tick.interval"] == "1s"
 
 
 def test_both_dask_options_at_once_are_refused():
