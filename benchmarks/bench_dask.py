@@ -3,7 +3,8 @@
 Usage: python benchmarks/bench_dask.py [--repeats 3] [--workers 2]
 
 Both executors run the same grid (2 doses x 2 views, ePIE only: 16 jobs in phases C, D, F, G)
-in the same run, alternating, each into a fresh study directory:
+as the study does (`run_phases`: each job dispatched as soon as the jobs it needs are done), in
+the same run, alternating, each into a fresh study directory:
   - baseline: `make_executor(workers=W)`, the local pool of spawned processes;
   - Dask: `make_executor(dask_local=W)`, a LocalCluster of W one-thread worker processes.
 Each executor is started and warmed first (every worker imports the modules the jobs use), so
@@ -32,7 +33,7 @@ def _warm() -> int:
 
     from ptycho_nl.execution import PRELOAD
 
-    for module in (*PRELOAD, "ptycho_nl.study.job_kinds", "ptycho_nl.recon"):
+    for module in PRELOAD:  # already there on both (fork server, LocalCluster preload)
         importlib.import_module(module)
     time.sleep(0.2)  # long enough that the warm-up tasks spread over the workers
     return os.getpid()
@@ -51,10 +52,11 @@ def jobs_own_seconds(study_dir: Path) -> float:
     )
 
 
-def run_grid(executor, study_dir: Path) -> tuple[float, int]:
-    """(seconds for every phase of the grid, jobs run) on a warm executor."""
+def run_grid(executor, study_dir: Path, iterations: int = 4) -> tuple[float, int]:
+    """(seconds for every phase of the grid, jobs run) on a warm executor; `iterations` of the
+    solver set the size of the F jobs (4: the tiny grid)."""
     from ptycho_nl.study.design import StudyDesign, ViewSpec
-    from ptycho_nl.study.jobs import run_phase
+    from ptycho_nl.study.jobs import run_phases
     from ptycho_nl.study.plan import plan_jobs
 
     design = StudyDesign(
@@ -64,25 +66,21 @@ def run_grid(executor, study_dir: Path) -> tuple[float, int]:
         iterative=["epie"],
         object_size=96,
         patch_size=32,
-        iterations=4,
+        iterations=iterations,
         tiles_per_side=3,
     )
-    succeeded: set[str] = set()
-    start, jobs = time.perf_counter(), 0
-    for phase, phase_jobs in plan_jobs(design).items():
-        if phase_jobs:
-            manifest = run_phase(
-                study_dir, phase=phase, study_digest=design.digest, jobs=phase_jobs,
-                executor=executor, succeeded=succeeded,
-            )  # fmt: skip
-            failed = [k for k, j in manifest.jobs.items() if j.status == "failed"]
-            if failed:
-                sys.exit(f"bench_dask: jobs failed: {failed}")
-            jobs += len(phase_jobs)
-    return time.perf_counter() - start, jobs
+    phases = {phase: jobs for phase, jobs in plan_jobs(design).items() if jobs}
+    start = time.perf_counter()
+    # As the study runs them: every phase at once, each job as soon as its inputs are done.
+    manifests = run_phases(study_dir, phases, study_digest=design.digest, executor=executor)
+    seconds = time.perf_counter() - start
+    failed = [k for m in manifests.values() for k, j in m.jobs.items() if j.status == "failed"]
+    if failed:
+        sys.exit(f"bench_dask: jobs failed: {failed}")
+    return seconds, sum(len(jobs) for jobs in phases.values())
 
 
-def measure(kwargs: dict, workdir: Path) -> tuple[float, float, int, float]:
+def measure(kwargs: dict, workdir: Path, iterations: int = 4) -> tuple[float, float, int, float]:
     """(start-up seconds, grid seconds, jobs, the jobs' own seconds) for one executor."""
     from ptycho_nl.execution import make_executor
 
@@ -90,7 +88,7 @@ def measure(kwargs: dict, workdir: Path) -> tuple[float, float, int, float]:
     with make_executor(**kwargs) as executor:
         list(executor.run(_warm, [(f"warm-{i}", ()) for i in range(executor.slots)]))
         startup = time.perf_counter() - t0
-        seconds, jobs = run_grid(executor, workdir)
+        seconds, jobs = run_grid(executor, workdir, iterations)
     return startup, seconds, jobs, jobs_own_seconds(workdir)
 
 
@@ -98,19 +96,27 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--iterations",
+        type=int,
+        default=4,
+        help="ePIE iterations per solver job: 4 is the tiny grid of the goal; more makes the "
+        "jobs longer, to see the same per-job overhead against larger jobs",
+    )
     args = parser.parse_args()
     cases = {"pool": {"workers": args.workers}, "dask": {"dask_local": args.workers}}
     results: dict[str, list[tuple[float, float, int, float]]] = {name: [] for name in cases}
     with tempfile.TemporaryDirectory() as tmp:
         for r in range(args.repeats):
             for name, kwargs in cases.items():
-                results[name].append(measure(kwargs, Path(tmp) / f"{name}-{r}"))
+                results[name].append(measure(kwargs, Path(tmp) / f"{name}-{r}", args.iterations))
     per_job = {n: statistics.median(r[1] / r[2] for r in rs) for n, rs in results.items()}
     own = {n: statistics.median(r[3] / r[2] for r in rs) for n, rs in results.items()}
     startup = {n: statistics.median(r[0] for r in rs) for n, rs in results.items()}
     jobs = results["pool"][0][2]
     ratio = per_job["dask"] / per_job["pool"]
-    print(f"tiny grid: {jobs} jobs, {args.workers} workers, median of {args.repeats} repeat(s)")
+    grid = "tiny grid" if args.iterations == 4 else f"grid with {args.iterations} iterations"
+    print(f"{grid}: {jobs} jobs, {args.workers} workers, median of {args.repeats} repeat(s)")
     for name in cases:
         print(
             f"  {name:<5} {per_job[name]:.3f} s/job   jobs' own {own[name]:.3f} s/job"

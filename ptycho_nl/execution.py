@@ -12,17 +12,20 @@
   of N one-thread worker processes started for the run (`DaskExecutor`). Dask is the optional
   extra `ptycho-nl[distributed]`, imported only here and only then.
 
-`executor.run(fn, jobs)` takes `(key, args)` pairs and yields `(key, fn(*args))` or
-`(key, JobFailure)` in completion order. An exception in a job is that job's failure, never the
+`executor.run(fn, jobs)` takes `(key, args)` pairs, or a `JobQueue` that the caller may add
+to while the run goes on, and yields `(key, fn(*args))` or `(key, JobFailure)` in completion
+order. An exception in a job is that job's failure, never the
 run's. A worker lost mid-job (killed, out of memory) reruns the lost work only: Dask reschedules
 the tasks of a dead worker (up to `distributed.scheduler.allowed-failures` times, then
 `KilledWorker`); the local pool, which dies as a whole, is restarted with the jobs that had not
 finished (those running beside the lost one included), each at most `retries` more times.
-Skipping, resuming and manifests are the caller's (`ptycho_nl.study.jobs.run_phase`).
+Skipping, resuming and manifests are the caller's (`ptycho_nl.study.jobs.run_phases`).
 """
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import multiprocessing
 import os
 import sys
@@ -30,16 +33,18 @@ import traceback
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from ptycho_nl.allocator import keep_freed_memory
 from ptycho_nl.errors import PtychoError
 
 Jobs = Iterable[tuple[str, tuple[Any, ...]]]
 Outcome = tuple[str, Any]  # (key, result or JobFailure)
+Queued = tuple[str, tuple[Any, ...], float]  # (key, args, priority) as a JobQueue gives it
 
 
 class ExecutionError(PtychoError):
@@ -74,6 +79,7 @@ def _limit_threads(threads: int | None) -> None:
 def _call(fn: Callable[..., Any], args: tuple[Any, ...], threads: int | None) -> Any:
     """Runs where the job runs: a job's exception becomes its JobFailure."""
     _limit_threads(threads)
+    keep_freed_memory()  # once per process: jobs reuse their large temporaries (allocator.py)
     try:
         return fn(*args)
     except Exception as exc:  # one failed job never stops the others
@@ -86,7 +92,49 @@ class Executor(Protocol):
     name: str
     slots: int  # jobs that run at the same time
 
-    def run(self, fn: Callable[..., Any], jobs: Jobs) -> Iterator[Outcome]: ...
+    def run(self, fn: Callable[..., Any], jobs: Jobs | JobQueue) -> Iterator[Outcome]: ...
+
+
+class JobQueue:
+    """The jobs of one `Executor.run`, which may grow while it runs: after an outcome comes
+    back, the caller may `put` the jobs that outcome released, and the run takes them too (a
+    study dispatches each job as soon as the jobs it needs are done, not phase by phase). The
+    run ends when the queue is empty and no job is running.
+
+    Jobs are taken highest `priority` first, in the order put among equals. Executors take
+    only what they can start soon (the pool: a free worker's job and one more; Dask: its
+    scheduler queues them by the same priority), so a long job released late still starts
+    before the short jobs that were ready earlier."""
+
+    def __init__(self, jobs: Jobs = (), on_take: Callable[[str], None] | None = None):
+        self._heap: list[tuple[float, int, str, tuple[Any, ...]]] = []  # (-priority, order, ...)
+        self._count = itertools.count()
+        self._on_take = on_take  # told each key as an executor takes the job (its clock starts)
+        for key, args in jobs:
+            self.put(key, args)
+
+    def put(self, key: str, args: tuple[Any, ...], priority: float = 0.0) -> None:
+        heapq.heappush(self._heap, (-priority, next(self._count), key, args))
+
+    def take(self, limit: int | None = None) -> list[Queued]:
+        """The jobs waiting (at most `limit`) as (key, args, priority), highest priority
+        first, out of the queue."""
+        count = len(self._heap) if limit is None else max(0, min(limit, len(self._heap)))
+        items = []
+        for _ in range(count):
+            negative, _, key, args = heapq.heappop(self._heap)
+            items.append((key, args, -negative))
+        if self._on_take is not None:
+            for key, _, _ in items:
+                self._on_take(key)
+        return items
+
+    def __len__(self) -> int:
+        return len(self._heap)
+
+
+def _queue(jobs: Jobs | JobQueue) -> JobQueue:
+    return jobs if isinstance(jobs, JobQueue) else JobQueue(jobs)
 
 
 class SerialExecutor:
@@ -95,14 +143,42 @@ class SerialExecutor:
     name = "serial"
     slots = 1
 
-    def run(self, fn: Callable[..., Any], jobs: Jobs) -> Iterator[Outcome]:
-        for key, args in jobs:
+    def run(self, fn: Callable[..., Any], jobs: Jobs | JobQueue) -> Iterator[Outcome]:
+        queue = _queue(jobs)
+        while len(queue):
+            ((key, args, _),) = queue.take(1)  # one at a time: a job's clock starts as it does
             yield key, _call(fn, args, None)
 
 
-# Imported once by the fork server, so every worker starts with them (nothing here starts a
-# thread: forking a process whose OpenMP threads run is what is unsafe).
-PRELOAD = ("torch", "ptycho_nl.simulate", "skimage.data", "skimage.transform")
+# What study and shard jobs import (their functions import lazily, to keep the CLI quick),
+# imported once by the fork server, so every pool worker starts with them, and by each Dask
+# LocalCluster worker as it starts. Otherwise each worker's first job of a kind paid for it:
+# 0.1 s in the first solver run (the solvers, rich's progress bar, scikit-image's metrics and
+# registration), against 0.03 s for the next. Nothing here starts a thread (forking a process
+# whose OpenMP threads run is what is unsafe).
+PRELOAD = (
+    "torch",
+    "ptycho_nl.simulate",
+    "skimage.data",
+    "skimage.transform",
+    "ptycho_nl.study.job_kinds",
+    "ptycho_nl.study.compare",
+    "ptycho_nl.gates.data_qc",
+    "ptycho_nl.data.bridge",
+    "ptycho_nl.recon.jobs",
+    "ptycho_nl.recon.iterative",
+    "ptycho_nl.recon.options",
+    "ptycho_nl.train.loop",
+    "ptycho_nl.evaluate.align",
+    "ptycho_nl.evaluate.metrics",
+    "ptycho_nl.evaluate.stats",
+    "ptycho_nl.progress",
+    "rich.progress",
+    "scipy.fft",
+    "scipy.ndimage",
+    "skimage.metrics",
+    "skimage.registration",
+)
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 # The threads per job the fork server was started for. Its math libraries take their thread
@@ -178,26 +254,40 @@ class PoolExecutor:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
 
-    def run(self, fn: Callable[..., Any], jobs: Jobs) -> Iterator[Outcome]:
-        todo, attempts = list(jobs), Counter[str]()
-        while todo:
-            lost = []
-            for key, args, outcome in self._run_once(fn, todo):
+    def run(self, fn: Callable[..., Any], jobs: Jobs | JobQueue) -> Iterator[Outcome]:
+        queue, attempts = _queue(jobs), Counter[str]()
+        running: dict[Future, Queued] = {}
+        while len(queue) or running:
+            broken = self._submit(fn, queue, running)
+            done = wait(running, return_when=FIRST_COMPLETED).done if running else set()
+            lost: list[Queued] = []
+            for item, outcome in self._collect(done, running):
                 if outcome is None:
-                    lost.append((key, args))
+                    lost.append(item)
                 else:
-                    yield key, outcome
-            todo = []
-            for key, args in lost:
+                    yield item[0], outcome
+            if lost or broken:
+                # The pool died as a whole: what still runs on it breaks too. A job that
+                # finished just before keeps its result; the others are lost with it.
+                for item, outcome in self._collect(wait(running).done, running):
+                    if outcome is None:
+                        lost.append(item)
+                    else:
+                        yield item[0], outcome
+                self.close()
+            for key, args, priority in lost:
                 attempts[key] += 1
                 if attempts[key] > self.retries:
                     failure = f"WorkerLost: the worker died {attempts[key]} times"
                     yield key, JobFailure(failure, worker_lost=True)
                 else:
-                    todo.append((key, args))
+                    queue.put(key, args, priority)  # on a new pool, with the jobs waiting
 
-    def _run_once(self, fn, todo) -> Iterator[tuple[str, tuple, Any]]:
-        """Run `todo` in the pool; outcome None: lost with a broken pool (then replaced)."""
+    def _submit(self, fn, queue: JobQueue, running: dict[Future, Queued]) -> bool:
+        """Hand the pool (started if need be) the queued jobs it can start soon: one per free
+        worker and one more, so a worker never waits for this process and a job put later with
+        a higher priority still goes first. True if the pool turned out broken, the jobs not
+        handed over then back in the queue (none of them started)."""
         if self._pool is None:
             self._pool = ProcessPoolExecutor(
                 max_workers=self.slots,
@@ -205,21 +295,28 @@ class PoolExecutor:
                 initializer=_worker_init,
                 initargs=(self.threads, dict(os.environ)),
             )
-        running = {self._pool.submit(_call, fn, args, None): (key, args) for key, args in todo}
-        broken = False
-        while running:
-            done, _ = wait(running, return_when=FIRST_COMPLETED)
-            for fut in done:
-                key, args = running.pop(fut)
-                try:
-                    yield key, args, fut.result()
-                except BrokenProcessPool:
-                    broken = True
-                    yield key, args, None
-                except Exception as exc:  # the result could not come back (pickling)
-                    yield key, args, JobFailure(error_text(exc))
-        if broken:
-            self.close()
+        items = queue.take(self.slots + 1 - len(running))
+        for i, item in enumerate(items):
+            try:
+                running[self._pool.submit(_call, fn, item[1], None)] = item
+            except BrokenProcessPool:
+                for key, args, priority in items[i:]:
+                    queue.put(key, args, priority)
+                return True
+        return False
+
+    @staticmethod
+    def _collect(done, running: dict[Future, Queued]) -> Iterator[tuple[Queued, Any]]:
+        """(item, outcome) of finished futures, taken out of `running`; outcome None: lost
+        with a broken pool."""
+        for fut in done:
+            item = running.pop(fut)
+            try:
+                yield item, fut.result()
+            except BrokenProcessPool:
+                yield item, None
+            except Exception as exc:  # the result could not come back (pickling)
+                yield item, JobFailure(error_text(exc))
 
 
 class DaskExecutor:
@@ -231,50 +328,72 @@ class DaskExecutor:
         self.client, self.threads = client, threads
         self.slots = max(1, sum(client.nthreads().values()))
 
-    def run(self, fn: Callable[..., Any], jobs: Jobs) -> Iterator[Outcome]:
+    def run(self, fn: Callable[..., Any], jobs: Jobs | JobQueue) -> Iterator[Outcome]:
         from distributed import as_completed
         from distributed.scheduler import KilledWorker
 
-        token = uuid.uuid4().hex[:8]
-        jobs = list(jobs)
-        if not jobs:
+        queue, token = _queue(jobs), uuid.uuid4().hex[:8]
+        keys: dict[Any, str] = {}
+
+        def submit() -> list:
+            # At most one task more than the cluster runs at once, like the pool: Dask assigns
+            # ready tasks to a worker at once, even a busy one, so the two longest jobs of a
+            # grid could queue on one worker while the other ran the short ones (measured: the
+            # 1000-iteration grid of bench_dask.py took 1.61 s against the pool's 1.19 s).
+            # One `map` per priority (the scheduler orders by it too): a batch reaches the
+            # scheduler in one message, where a `submit` per job sent one each.
+            submitted = []
+            taken = queue.take(self.slots + 1 - len(keys))
+            for priority, group in itertools.groupby(taken, key=lambda item: item[2]):
+                items = list(group)
+                futures = self.client.map(
+                    _call,
+                    [fn] * len(items),
+                    [args for _, args, _ in items],
+                    [self.threads] * len(items),
+                    key=[f"{key}-{token}" for key, _, _ in items],
+                    pure=False,
+                    priority=priority,
+                )
+                keys.update({fut: key for fut, (key, _, _) in zip(futures, items, strict=True)})
+                submitted += futures
+            return submitted
+
+        first = submit()
+        if not first:
             return
-        # One `map`: the whole batch reaches the scheduler in one message, where a `submit`
-        # per job sent one each (a phase of four tiny jobs: ~12 instead of ~20 ms here).
-        submitted = self.client.map(
-            _call,
-            [fn] * len(jobs),
-            [args for _, args in jobs],
-            [self.threads] * len(jobs),
-            key=[f"{key}-{token}" for key, _ in jobs],
-            pure=False,
-        )
-        futures = {fut: key for fut, (key, _) in zip(submitted, jobs, strict=True)}
+        # with_results: finished results come back in batches, not one round trip per job;
+        # raise_errors=False: a task that errored (KilledWorker) comes back as its future.
+        completed = as_completed(first, with_results=True, raise_errors=False)
+        done = []
         try:
-            # with_results: finished results come back in batches, not one round trip per job;
-            # raise_errors=False: a task that errored (KilledWorker) comes back as its future.
-            for fut, result in as_completed(futures, with_results=True, raise_errors=False):
-                key = futures[fut]
+            for fut, result in completed:
+                key = keys.pop(fut)
                 if fut.status == "error":
                     exc = fut.exception()
                     lost = isinstance(exc, KilledWorker)
                     failure = f"WorkerLost: {error_text(exc)}" if lost else error_text(exc)
                     result = JobFailure(failure, worker_lost=lost)
+                done.append(fut)
                 yield key, result
+                if more := submit():  # what the caller released on this outcome
+                    completed.update(more)
         finally:
-            # Released together once the batch is done: a release per finished job is a
-            # message to the scheduler each, and the client spaces its messages 10 ms apart,
-            # so the next batch's submission waited behind them (a phase of four no-op jobs:
-            # 17 ms with a release per job, 11 ms like this).
-            for fut in futures:
+            # Released together at the end: a release is a client message, the client spaces
+            # its messages 10 ms apart, and a submission sent after a release waited behind it
+            # (a phase of four no-op jobs: 17 ms with a release per job, 11 ms like this).
+            for fut in (*done, *keys):
                 fut.release()
 
 
 # A LocalCluster shares this machine's cores with its jobs, so the background work Dask does
 # in every worker and nanny (statistical profiler every 10 ms, event-loop ticks every 20 ms,
 # memory and system monitors) is taken from the jobs. Measured on 2 cores: a fixed job ran
-# 7-17% longer in a default worker than in a pool worker, 3-6% with these. Work stealing moves
-# queued tasks between workers; a LocalCluster's tasks are queued on the scheduler instead.
+# 7-17% longer in a default worker than in a pool worker, 3-6% with these. A worker saturation
+# of 1.0 sends a worker its next task only when it is free: with the default 1.1 each one-thread
+# worker was given two tasks at once, so the two longest ready jobs could queue on one worker
+# while the other ran short ones (the pool, too, holds back what it cannot start). With that,
+# queued tasks wait on the scheduler, in priority order, and there is nothing to steal.
 LOCAL_CLUSTER_QUIET = {
     "distributed.worker.profile.enabled": False,
     "distributed.admin.tick.interval": "1s",
@@ -282,6 +401,7 @@ LOCAL_CLUSTER_QUIET = {
     "distributed.admin.system-monitor.interval": "5s",
     "distributed.admin.system-monitor.gil.enabled": False,
     "distributed.scheduler.work-stealing": False,
+    "distributed.scheduler.worker-saturation": 1.0,
 }
 
 
@@ -316,7 +436,13 @@ def _dask_client(
     touched = (*environ, "MALLOC_TRIM_THRESHOLD_", "PYTHONHASHSEED")
     with (
         _environment_restored(touched),
-        dask.config.set({"distributed.nanny.pre-spawn-environ": environ, **LOCAL_CLUSTER_QUIET}),
+        dask.config.set(
+            {
+                "distributed.nanny.pre-spawn-environ": environ,
+                "distributed.worker.preload": list(PRELOAD),
+                **LOCAL_CLUSTER_QUIET,
+            }
+        ),
         LocalCluster(
             n_workers=dask_local,
             threads_per_worker=1,

@@ -34,13 +34,21 @@ def fourier_ramps(
     return ramp_y[:, :, None] * ramp_x[:, None, :]
 
 
+def _broadcasts_into(shape: torch.Size, target: torch.Size) -> bool:
+    """`shape` broadcasts to `target` unchanged. Written out because torch.broadcast_shapes
+    imports sympy on its first call (0.3 s in each new process)."""
+    return len(shape) <= len(target) and all(
+        n in (1, t) for n, t in zip(reversed(shape), reversed(target), strict=False)
+    )
+
+
 def apply_ramps(
     images: torch.Tensor, ramps: torch.Tensor, *, adjoint: bool = False
 ) -> torch.Tensor:
     """F^-1[F images . ramps] (or . conj(ramps) for the adjoint); ramps broadcast over images."""
     spectrum = torch.fft.fft2(images, dim=FFT_DIMS)
     factor = ramps.conj() if adjoint else ramps
-    if torch.broadcast_shapes(spectrum.shape, factor.shape) == spectrum.shape:
+    if _broadcasts_into(factor.shape, spectrum.shape):
         # In place: the spectrum is this function's own (fft2's backward does not keep it).
         spectrum = spectrum.mul_(factor)
     else:

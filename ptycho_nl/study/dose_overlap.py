@@ -18,7 +18,7 @@ from pydantic import BaseModel
 from ptycho_nl.io_utils import atomic_write_json, atomic_write_text
 from ptycho_nl.study.compare import paired_comparisons
 from ptycho_nl.study.design import StudyDesign
-from ptycho_nl.study.jobs import JobRecord, Phase, PhaseManifest, run_phase
+from ptycho_nl.study.jobs import JobRecord, Phase, PhaseManifest, run_phases
 from ptycho_nl.study.phases import COMPARE
 from ptycho_nl.study.plan import plan_jobs
 
@@ -58,7 +58,6 @@ def run_study(
 
     study_dir = Path(out_dir)
     phases = plan_jobs(design)
-    succeeded: set[str] = set()
     manifests: dict[Phase, PhaseManifest] = {}
     # The executor first: a scheduler that does not answer leaves no study directory behind.
     with (
@@ -76,18 +75,15 @@ def run_study(
         def on_done(record: JobRecord) -> None:
             bar.update(task, advance=1, description=f"{record.job_id} {record.status}")
 
-        for phase, jobs in phases.items():
-            if jobs:
-                manifests[phase] = run_phase(
-                    study_dir,
-                    phase=phase,
-                    study_digest=design.digest,
-                    jobs=jobs,
-                    executor=executor,
-                    force=force,
-                    succeeded=succeeded,
-                    on_done=on_done,
-                )
+        # Every phase at once: each job starts as soon as the jobs it needs are done.
+        manifests = run_phases(
+            study_dir,
+            {phase: jobs for phase, jobs in phases.items() if jobs},
+            study_digest=design.digest,
+            executor=executor,
+            force=force,
+            on_done=on_done,
+        )
     comparisons = paired_comparisons(manifests.get(COMPARE), design.digest)
     atomic_write_text(
         study_dir / "manifests" / "comparisons.json", comparisons.model_dump_json(indent=2) + "\n"

@@ -22,7 +22,7 @@ import os
 import sys
 import time
 import traceback
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -32,7 +32,7 @@ from pydantic import BaseModel, Field
 
 from ptycho_nl.compute import ComputeRecord, measure
 from ptycho_nl.config import config_digest
-from ptycho_nl.execution import Executor, JobFailure, error_text, make_executor
+from ptycho_nl.execution import Executor, JobFailure, JobQueue, error_text, make_executor
 from ptycho_nl.io_utils import atomic_write_text, sha256_file
 
 JobStatus = Literal["completed", "failed", "skipped"]
@@ -140,13 +140,16 @@ class JobKind(Generic[P]):
 @dataclass(frozen=True)
 class Job:
     """A unit of work: `inputs` map names to study-relative paths; `requires` are job ids (any
-    phase) that must have succeeded first."""
+    phase) that must have succeeded first. `cost` is its estimated run time in seconds (the
+    planner's), which only orders ready jobs (`critical_path_priorities`); it is not part of
+    the job's input digest."""
 
     job_id: str
     kind: JobKind
     params: BaseModel
     inputs: dict[str, str] = field(default_factory=dict)
     requires: tuple[str, ...] = ()
+    cost: float = 1.0
 
     def __post_init__(self) -> None:
         if not isinstance(self.params, self.kind.params):
@@ -315,24 +318,109 @@ def _finished(
     )
 
 
-def _run_pending(
-    executor: Executor, pending: Sequence[_Pending]
-) -> Iterator[tuple[_Pending, str, float, _Ran | JobFailure]]:
-    """Each pending job through the executor, timed from when the executor takes it (a serial
-    one takes each as it starts it; the others take all at once, so queueing counts)."""
-    if pending and executor.name == "serial":
-        import torch  # noqa: F401  (the caller's process: imported once, outside any job's time)
+def critical_path_priorities(jobs: Sequence[Job]) -> dict[str, float]:
+    """Each job's priority: its cost plus the largest priority among the jobs that
+    require it, the estimated time from its start to the end of the run. Ready jobs start in
+    this order, so the chain that decides when the run ends (a long training and what follows
+    it) starts first, and short jobs fill in beside it. Requirements outside `jobs` count
+    nothing. `jobs` in an order where each job comes after those it requires (the plan's)."""
+    needed_by: dict[str, list[str]] = {job.job_id: [] for job in jobs}
+    for job in jobs:
+        for required in job.requires:
+            if required in needed_by:
+                needed_by[required].append(job.job_id)
+    priority: dict[str, float] = {}
+    for job in reversed(jobs):
+        after = max((priority[j] for j in needed_by[job.job_id]), default=0.0)
+        priority[job.job_id] = job.cost + after
+    return priority
 
-    by_id = {work.job.job_id: work for work in pending}
+
+def run_phases(
+    study_dir: Path,
+    phases: dict[Phase, Sequence[Job]],
+    *,
+    study_digest: str,
+    executor: Executor,
+    force: bool = False,
+    succeeded: set[str] | None = None,
+    on_done: Callable[[JobRecord], None] | None = None,
+) -> dict[Phase, PhaseManifest]:
+    """Run (or skip) every job of `phases`; return each phase's manifest (also on disk).
+
+    A job is decided as soon as every job it `requires` has a record, whatever its phase: it
+    is skipped (unchanged, outputs intact), fails at once with an "upstream" error (a required
+    job failed, or is not in this run and not in `succeeded`), or goes to the executor. So the
+    executor always has the ready jobs of every phase, instead of waiting for the last job of
+    a phase before the next phase starts (on Dask each such wait cost a scheduler round trip).
+    Every phase's manifest is rewritten after each of its jobs, and once more at the end with
+    its jobs in the caller's order. `succeeded` (ids of jobs done before this run) gains the
+    ids of the jobs that succeed here.
+    """
+    succeeded = succeeded if succeeded is not None else set()
+    phase_of = {job.job_id: phase for phase, jobs in phases.items() for job in jobs}
+    previous = {phase: load_manifest(study_dir, phase.key) for phase in phases}
+    manifests = {
+        phase: PhaseManifest(
+            phase=phase.key, title=phase.title, study_digest=study_digest, updated_at=_now()
+        )
+        for phase in phases
+    }
+    threads = getattr(executor, "threads", None) or max(1, (os.cpu_count() or 1) // executor.slots)
+    waiting = [job for jobs in phases.values() for job in jobs]  # the plan's order
+    priorities = critical_path_priorities(waiting)
+    pending: dict[str, _Pending] = {}
     handed: dict[str, tuple[str, float]] = {}
 
-    def hand_over() -> Iterator[tuple[str, tuple]]:
-        for key, work in by_id.items():
-            handed[key] = (_now(), time.perf_counter())
-            yield key, (work.job.kind, work.ctx)
+    def stamp(key: str) -> None:  # the executor took the job: its clock starts
+        handed[key] = (_now(), time.perf_counter())
 
-    for key, ran in executor.run(_execute, hand_over()):
-        yield by_id[key], *handed[key], ran
+    queue = JobQueue(on_take=stamp)
+
+    def book(record: JobRecord) -> None:
+        manifest = manifests[phase_of[record.job_id]]
+        manifest.jobs[record.job_id] = record
+        if record.status != "failed":
+            succeeded.add(record.job_id)
+        _save(study_dir, manifest)
+        if on_done:
+            on_done(record)
+
+    def has_record(job_id: str) -> bool:
+        phase = phase_of.get(job_id)
+        return phase is None or job_id in manifests[phase].jobs  # outside the run: decided
+
+    def release() -> None:
+        """Decide every waiting job whose requirements all have records (a skip or an
+        upstream failure is a record at once, which may release more)."""
+        nonlocal waiting
+        while True:
+            ready = [job for job in waiting if all(has_record(r) for r in job.requires)]
+            if not ready:
+                return
+            taken = {job.job_id for job in ready}
+            waiting = [job for job in waiting if job.job_id not in taken]
+            for job in ready:
+                phase = phase_of[job.job_id]
+                decided = _decide(study_dir, phase, job, previous[phase], succeeded, force, threads)
+                if isinstance(decided, JobRecord):
+                    book(decided)
+                else:
+                    pending[job.job_id] = decided
+                    queue.put(job.job_id, (job.kind, decided.ctx), priorities[job.job_id])
+
+    release()
+    if len(queue) and executor.name == "serial":
+        import torch  # noqa: F401  (the caller's process: imported once, outside any job's time)
+    for key, ran in executor.run(_execute, queue):
+        work = pending.pop(key)
+        book(_finished(study_dir, phase_of[key], work, *handed.pop(key), ran))
+        release()
+    for phase, jobs in phases.items():
+        manifest = manifests[phase]
+        manifest.jobs = {job.job_id: manifest.jobs[job.job_id] for job in jobs}
+        _save(study_dir, manifest)
+    return manifests
 
 
 def run_phase(
@@ -347,7 +435,7 @@ def run_phase(
     succeeded: set[str] | None = None,
     on_done: Callable[[JobRecord], None] | None = None,
 ) -> PhaseManifest:
-    """Run (or skip) every job of a phase; return the phase manifest (also written to disk).
+    """Run (or skip) every job of one phase (`run_phases` with one phase); return its manifest.
 
     `succeeded` holds job ids of earlier phases that completed or were skipped; a job whose
     `requires` are not all in it fails at once with an "upstream" error. Jobs that succeed here
@@ -365,30 +453,13 @@ def run_phase(
                 succeeded=succeeded,
                 on_done=on_done,
             )
-    previous = load_manifest(study_dir, phase.key)
-    manifest = PhaseManifest(
-        phase=phase.key, title=phase.title, study_digest=study_digest, updated_at=_now()
+    manifests = run_phases(
+        study_dir,
+        {phase: jobs},
+        study_digest=study_digest,
+        executor=executor,
+        force=force,
+        succeeded=succeeded,
+        on_done=on_done,
     )
-    succeeded = succeeded if succeeded is not None else set()
-    threads = getattr(executor, "threads", None) or max(1, (os.cpu_count() or 1) // executor.slots)
-
-    def book(record: JobRecord) -> None:
-        manifest.jobs[record.job_id] = record
-        if record.status != "failed":
-            succeeded.add(record.job_id)
-        _save(study_dir, manifest)
-        if on_done:
-            on_done(record)
-
-    pending: list[_Pending] = []
-    for job in jobs:
-        decided = _decide(study_dir, phase, job, previous, succeeded, force, threads)
-        if isinstance(decided, JobRecord):
-            book(decided)
-        else:
-            pending.append(decided)
-    for work, started, t0, ran in _run_pending(executor, pending):
-        book(_finished(study_dir, phase, work, started, t0, ran))
-    manifest.jobs = {job.job_id: manifest.jobs[job.job_id] for job in jobs}  # caller's order
-    _save(study_dir, manifest)
-    return manifest
+    return manifests[phase]

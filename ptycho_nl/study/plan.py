@@ -29,6 +29,30 @@ from ptycho_nl.study.job_kinds import (
 from ptycho_nl.study.jobs import Job, Phase
 from ptycho_nl.study.phases import COMPARE, GENERATE, ITERATIVE, PHASES, TRAIN, VIEWS, cell_tag
 
+# Estimated run times (seconds on one core of the 2-core reference machine), fitted to the demo
+# preset's job records (2026-12-02): they only order ready jobs (`Job.cost`), so the longest
+# chains start first. Work scales with the patterns of a view, 1 / (1 - overlap)^2 for a
+# raster scan (dense 0.7: 11.1, sparse 0.35: 2.4), and with epochs or iterations. Measured:
+# a supervised epoch 1.1 s on the dense view, a gridsize-2 PINN epoch 2.2x that (2.45 s), an
+# ePIE iteration 0.015 s; generating a cell 0.2-0.4 s.
+_SECONDS_PER_EPOCH = 0.1  # supervised, per unit of scan density
+_SECONDS_PER_ITERATION = 0.0014  # per unit of scan density
+_PINN_EPOCH_FACTOR = 0.55  # x gridsize^2: a gridsize-2 PINN epoch costs 2.2 supervised ones
+
+
+def _density(overlap: float) -> float:
+    """Patterns of a raster scan per unit area, relative to a step of one probe width."""
+    return 1.0 / (1.0 - overlap) ** 2
+
+
+def _training_cost(params: TrainParams, overlap: float) -> float:
+    factor = _PINN_EPOCH_FACTOR * params.gridsize**2 if params.model == "pinn" else 1.0
+    return params.epochs * _density(overlap) * _SECONDS_PER_EPOCH * factor
+
+
+def _solver_cost(iterations: int, overlap: float) -> float:
+    return 0.2 + iterations * _density(overlap) * _SECONDS_PER_ITERATION
+
 
 class _Recon(NamedTuple):
     """A reconstruction job of a cell: the method it is compared as and the object it writes."""
@@ -65,11 +89,17 @@ def _cell_jobs(design: StudyDesign, dose: float, view: ViewSpec) -> list[tuple[P
             patch_size=design.patch_size,
             seed=design.simulation_seed,
         ),
+        cost=0.1 + 0.03 * _density(view.overlap),
     )
     files = {name: f"{GENERATE.job_dir(c_id)}/{name}.npz" for name in ("train", "test")}
     d_id = VIEWS.job_id(tag)
     describe = Job(
-        d_id, VIEW_JOB, ViewParams(**cell, overlap=view.overlap), inputs=files, requires=(c_id,)
+        d_id,
+        VIEW_JOB,
+        ViewParams(**cell, overlap=view.overlap),
+        inputs=files,
+        requires=(c_id,),
+        cost=0.01,
     )
     network_files, network_source = files, c_id
     objects = None
@@ -87,14 +117,15 @@ def _cell_jobs(design: StudyDesign, dose: float, view: ViewSpec) -> list[tuple[P
                 # Its own seed stream: never the study object's.
                 seed=design.simulation_seed + 1,
             ),
+            cost=design.training_objects * (0.1 + 0.03 * _density(view.overlap)),
         )
         network_files = {**files, "train": f"{GENERATE.job_dir(o_id)}/objects.npz"}
         network_source = o_id
-    trained = _train_jobs(design, cell, tag, network_files, c_id, network_source)
+    trained = _train_jobs(design, cell, tag, network_files, c_id, network_source, view.overlap)
     recons = [
         *trained,
-        *_iterative_jobs(design, cell, tag, files, c_id),
-        *_hybrid_jobs(design, cell, tag, files, trained),
+        *_iterative_jobs(design, cell, tag, files, c_id, view.overlap),
+        *_hybrid_jobs(design, cell, tag, files, trained, view.overlap),
     ]
     compare_inputs = {"test": files["test"], "view": f"{VIEWS.job_dir(d_id)}/view.json"}
     compare_inputs.update({object_input(r.method): r.path for r in recons})
@@ -108,6 +139,7 @@ def _cell_jobs(design: StudyDesign, dose: float, view: ViewSpec) -> list[tuple[P
         ),
         inputs=compare_inputs,
         requires=(d_id, *(r.job.job_id for r in recons)),
+        cost=0.2,
     )
     return [
         (GENERATE, generate),
@@ -119,7 +151,13 @@ def _cell_jobs(design: StudyDesign, dose: float, view: ViewSpec) -> list[tuple[P
 
 
 def _train_jobs(
-    design: StudyDesign, cell: dict, tag: str, files: dict[str, str], c_id: str, source: str
+    design: StudyDesign,
+    cell: dict,
+    tag: str,
+    files: dict[str, str],
+    c_id: str,
+    source: str,
+    overlap: float,
 ) -> list[_Recon]:
     """One training job per (model, seed); the method is the model name, with `@s<seed>` when
     the design has several seeds."""
@@ -141,13 +179,20 @@ def _train_jobs(
                 global_features=design.global_features,
             )
             requires = (c_id,) if source == c_id else (c_id, source)
-            job = Job(e_id, TRAIN_JOB, params, inputs=files, requires=requires)
+            job = Job(
+                e_id,
+                TRAIN_JOB,
+                params,
+                inputs=files,
+                requires=requires,
+                cost=_training_cost(params, overlap),
+            )
             out.append(_Recon(TRAIN, method, job, f"{TRAIN.job_dir(e_id)}/recon/object.npy"))
     return out
 
 
 def _iterative_jobs(
-    design: StudyDesign, cell: dict, tag: str, files: dict[str, str], c_id: str
+    design: StudyDesign, cell: dict, tag: str, files: dict[str, str], c_id: str, overlap: float
 ) -> list[_Recon]:
     """One job per iterative solver."""
     out = []
@@ -156,13 +201,25 @@ def _iterative_jobs(
         params = IterativeParams(
             **cell, method=method, iterations=design.iterations, seed=design.simulation_seed
         )
-        job = Job(f_id, ITERATIVE_JOB, params, inputs={"test": files["test"]}, requires=(c_id,))
+        job = Job(
+            f_id,
+            ITERATIVE_JOB,
+            params,
+            inputs={"test": files["test"]},
+            requires=(c_id,),
+            cost=_solver_cost(design.iterations, overlap),
+        )
         out.append(_Recon(ITERATIVE, method, job, f"{ITERATIVE.job_dir(f_id)}/object.npy"))
     return out
 
 
 def _hybrid_jobs(
-    design: StudyDesign, cell: dict, tag: str, files: dict[str, str], trained: list[_Recon]
+    design: StudyDesign,
+    cell: dict,
+    tag: str,
+    files: dict[str, str],
+    trained: list[_Recon],
+    overlap: float,
 ) -> list[_Recon]:
     """One job per (trained network, hybrid solver): the network's bundle refines from its
     test-region object; compared as '<network method>+<solver>'."""
@@ -187,6 +244,8 @@ def _hybrid_jobs(
                     "bundle": f"{TRAIN.job_dir(net.job.job_id)}/run/bundle.zip",
                 },
                 requires=(net.job.job_id,),
+                # the network's inference first (~0.3 s), then the refinement
+                cost=0.3 + _solver_cost(design.hybrid_iterations, overlap),
             )
             path = f"{ITERATIVE.job_dir(f_id)}/object.npy"
             out.append(_Recon(ITERATIVE, f"{net.method}+{method}", job, path))

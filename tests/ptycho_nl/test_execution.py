@@ -8,7 +8,7 @@ from collections import Counter
 import pytest
 from exec_jobfns import calls, dask_settings, die_once, environment, fail, square
 
-from ptycho_nl.execution import ExecutionError, JobFailure, make_executor
+from ptycho_nl.execution import ExecutionError, JobFailure, JobQueue, make_executor
 
 
 def _jobs(log_dir, n=4):
@@ -23,6 +23,64 @@ def test_local_executors_return_every_result_and_isolate_failures(tmp_path, work
     assert got == {f"j{i}": i * i for i in range(4)}
     assert failed == {"bad": JobFailure("KeyError: 'diffraction'")}
     assert Counter(calls(tmp_path)) == Counter(["j0", "j1", "j2", "j3", "bad"])
+
+
+@pytest.mark.parametrize("options", [{"workers": 1}, {"workers": 2}, {"dask_local": 2}])
+def test_jobs_put_in_the_queue_while_the_run_goes_on_run_too(tmp_path, options):
+    if "dask_local" in options:
+        pytest.importorskip("distributed")
+    taken = []
+    queue = JobQueue(_jobs(tmp_path, 2), on_take=taken.append)
+    got = {}
+    with make_executor(**options) as ex:
+        for key, value in ex.run(square, queue):
+            got[key] = value
+            if key.startswith("j"):  # each first-round outcome releases one more job
+                queue.put(f"next-{key}", (str(tmp_path), f"next-{key}", 10 + value))
+    assert got == {"j0": 0, "j1": 1, "next-j0": 100, "next-j1": 121}
+    assert sorted(taken) == sorted(got)  # each job's clock started once, when it was taken
+    assert Counter(calls(tmp_path)) == Counter(list(got))  # every job ran once
+
+
+def test_queue_gives_the_highest_priority_first_and_equals_in_the_order_put():
+    queue = JobQueue()
+    for key, priority in [("low", 1.0), ("high", 9.0), ("mid-1", 5.0), ("mid-2", 5.0)]:
+        queue.put(key, (), priority)
+    assert [key for key, _, _ in queue.take(3)] == ["high", "mid-1", "mid-2"]
+    assert queue.take() == [("low", (), 1.0)] and len(queue) == 0
+
+
+@pytest.mark.parametrize("options", [{"workers": 1}, {"dask_local": 1}])
+def test_one_worker_runs_queued_jobs_by_priority(tmp_path, options):
+    if "dask_local" in options:
+        pytest.importorskip("distributed")
+    queue = JobQueue()
+    for i, priority in enumerate([1, 7, 3, 9, 5]):
+        queue.put(f"p{priority}", (str(tmp_path), f"p{priority}", i), float(priority))
+    with make_executor(**options) as ex:
+        list(ex.run(square, queue))
+    assert calls(tmp_path) == ["p9", "p7", "p5", "p3", "p1"]
+
+
+@pytest.mark.parametrize("options", [{"workers": 2}, {"dask_local": 2}])
+def test_executors_hold_back_what_they_cannot_start_so_a_later_urgent_job_goes_first(
+    tmp_path, options
+):
+    # Two workers: the executor takes three jobs (one per worker and one more). "urgent", put
+    # on the first outcome, is taken before the two low-priority jobs still in the queue (they
+    # would have been ahead of it, had the executor taken every job at once).
+    if "dask_local" in options:
+        pytest.importorskip("distributed")
+    taken: list[str] = []
+    queue = JobQueue(on_take=taken.append)
+    for i, priority in enumerate([5, 4, 3, 2, 1]):
+        queue.put(f"p{priority}", (str(tmp_path), f"p{priority}", i), float(priority))
+    with make_executor(**options) as ex:
+        for n, _ in enumerate(ex.run(square, queue)):
+            if n == 0:
+                queue.put("urgent", (str(tmp_path), "urgent", 0), 10.0)
+    assert taken == ["p5", "p4", "p3", "urgent", "p2", "p1"]
+    assert sorted(calls(tmp_path)) == sorted(taken)
 
 
 def test_pool_reruns_a_job_whose_worker_died_and_not_the_finished_ones(tmp_path):

@@ -2,8 +2,11 @@
 
 import torch
 from adjoint_contract import AdjointContract, random_complex
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ptycho_nl.operators import fourier_shift
+from ptycho_nl.operators.shift import _broadcasts_into
 
 SHIFTS = torch.tensor([[0.3, -1.7], [2.25, 0.5], [-0.5, 0.0]], dtype=torch.float64)
 
@@ -30,3 +33,18 @@ def test_shifts_compose_and_are_unitary():
     twice = fourier_shift(fourier_shift(x, SHIFTS), SHIFTS)
     torch.testing.assert_close(twice, fourier_shift(x, 2 * SHIFTS))
     torch.testing.assert_close(fourier_shift(x, SHIFTS).norm(), x.norm())
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.integers(1, 3), min_size=0, max_size=4),
+    st.lists(st.integers(1, 3), min_size=0, max_size=4),
+)
+def test_in_place_test_agrees_with_torch_broadcasting(shape, target):
+    """`_broadcasts_into` (written out: torch's imports sympy on first use) says exactly when
+    torch broadcasts `shape` against `target` without changing `target`."""
+    try:
+        fits = torch.broadcast_shapes(torch.Size(shape), torch.Size(target)) == torch.Size(target)
+    except RuntimeError:
+        fits = False
+    assert _broadcasts_into(torch.Size(shape), torch.Size(target)) == fits

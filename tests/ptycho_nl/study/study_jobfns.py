@@ -36,3 +36,20 @@ def explode(ctx: JobContext[NoParams]) -> JobOutput:
 
 WRITE_VALUE = JobKind("write_value", write_value, ValueParams)
 EXPLODE = JobKind("explode", explode, NoParams)
+
+
+class WaitParams(BaseModel):
+    seconds: float
+
+
+def wait_then_log(ctx: JobContext[WaitParams]) -> JobOutput:
+    """Sleeps, then appends its id to the study's `finished.log` (the order jobs end in)."""
+    import time
+
+    time.sleep(ctx.params.seconds)
+    with open(ctx.study_dir / "finished.log", "a") as fh:
+        fh.write(f"{ctx.job_id}\n")
+    return JobOutput(outputs={})
+
+
+WAIT_THEN_LOG = JobKind("wait_then_log", wait_then_log, WaitParams)

@@ -3,9 +3,25 @@
 import json
 
 import pytest
-from study_jobfns import EXPLODE, WRITE_VALUE, NoParams, ValueParams
+from study_jobfns import (
+    EXPLODE,
+    WAIT_THEN_LOG,
+    WRITE_VALUE,
+    NoParams,
+    ValueParams,
+    WaitParams,
+)
 
-from ptycho_nl.study.jobs import Job, Phase, load_manifest, manifest_path, run_phase
+from ptycho_nl.execution import make_executor
+from ptycho_nl.study.jobs import (
+    Job,
+    Phase,
+    critical_path_priorities,
+    load_manifest,
+    manifest_path,
+    run_phase,
+    run_phases,
+)
 
 
 def _phase(key):
@@ -105,3 +121,65 @@ def test_parallel_workers_run_in_separate_processes(tmp_path):
 def test_a_job_with_parameters_of_another_kind_is_refused():
     with pytest.raises(TypeError, match="kind 'write_value' takes ValueParams, got NoParams"):
         Job("A-1", WRITE_VALUE, NoParams())
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_job_runs_as_soon_as_its_own_requirements_are_done_not_its_whole_phase(tmp_path, workers):
+    # A-slow and A-fast in phase A; B-next needs only A-fast. Across phases, B-next is
+    # dispatched when A-fast is done: with two workers it ends before A-slow does.
+    a, b = _phase("A"), _phase("B")
+    phases = {
+        a: [
+            Job("A-slow", WAIT_THEN_LOG, WaitParams(seconds=1.5)),
+            Job("A-fast", WAIT_THEN_LOG, WaitParams(seconds=0.0)),
+        ],
+        b: [
+            Job("B-next", WAIT_THEN_LOG, WaitParams(seconds=0.0), requires=("A-fast",)),
+            Job("B-after-failure", EXPLODE, NoParams(), requires=("B-next",)),
+            Job("B-upstream", WRITE_VALUE, ValueParams(value=1), requires=("B-after-failure",)),
+        ],
+    }
+    with make_executor(workers) as executor:
+        manifests = run_phases(tmp_path, phases, study_digest="d", executor=executor)
+    finished = (tmp_path / "finished.log").read_text().split()
+    if workers == 2:
+        assert finished.index("B-next") < finished.index("A-slow"), finished
+    statuses = {k: r.status for m in manifests.values() for k, r in m.jobs.items()}
+    assert statuses == {
+        "A-slow": "completed",
+        "A-fast": "completed",
+        "B-next": "completed",
+        "B-after-failure": "failed",
+        "B-upstream": "failed",
+    }
+    assert "upstream job failed: B-after-failure" in manifests[b].jobs["B-upstream"].error
+    # Each phase's manifest on disk holds its own jobs, in the caller's order.
+    on_disk = load_manifest(tmp_path, "B")
+    assert list(on_disk.jobs) == ["B-next", "B-after-failure", "B-upstream"]
+    assert list(load_manifest(tmp_path, "A").jobs) == ["A-slow", "A-fast"]
+
+
+def _critical_path_plan():
+    # A-short and A-head are ready at once, A-short first in the plan; only A-head leads to
+    # the long job B-long (estimated 100 s), so A-head's chain decides when the run ends.
+    a, b = _phase("A"), _phase("B")
+    return {
+        a: [
+            Job("A-short", WAIT_THEN_LOG, WaitParams(seconds=0.0)),
+            Job("A-head", WAIT_THEN_LOG, WaitParams(seconds=0.0)),
+        ],
+        b: [Job("B-long", WAIT_THEN_LOG, WaitParams(seconds=0.0), requires=("A-head",), cost=100)],
+    }
+
+
+def test_priority_is_the_cost_from_a_job_to_the_end_of_the_run():
+    phases = _critical_path_plan()
+    jobs = [job for phase_jobs in phases.values() for job in phase_jobs]
+    assert critical_path_priorities(jobs) == {"A-short": 1.0, "A-head": 101.0, "B-long": 100.0}
+
+
+def test_ready_jobs_start_longest_chain_first_not_in_plan_order(tmp_path):
+    phases = _critical_path_plan()
+    with make_executor(1) as executor:  # one job at a time: the order they end is their order
+        run_phases(tmp_path, phases, study_digest="d", executor=executor)
+    assert (tmp_path / "finished.log").read_text().split() == ["A-head", "B-long", "A-short"]
