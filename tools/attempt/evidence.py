@@ -197,14 +197,19 @@ def tree_hash(root: Path, active: str = "plans/active") -> str | None:
     files, e.g. a new test). None when there is no usable git repository.
     """
     plans = active.rsplit("/", 1)[0] if "/" in active else "."
+    # Left out after `git add -A` (which already skips what .gitignore excludes), not by
+    # exclude pathspecs there: git refuses an add whose pathspec names an ignored path that
+    # exists (`.pytest_cache` after any test run), and no tree was recorded at all.
     own = [
-        f":(exclude,glob){active}/*/reports/**",
-        f":(exclude,glob){active}/.*",
-        f":(exclude,glob){plans}/.*",
+        f":(glob){active}/*/reports/**",
+        f":(glob){active}/.*",
+        f":(glob){active}/.*/**",
+        # the tool's dot folders beside the active one (never the repository root's dot files)
+        *([f":(glob){plans}/.*", f":(glob){plans}/.*/**"] if plans != "." else []),
         # What running the tests writes, even where .gitignore does not say so.
-        ":(exclude,glob)**/__pycache__/**",
-        ":(exclude,glob)**/*.pyc",
-        ":(exclude,glob).pytest_cache/**",
+        ":(glob)**/__pycache__/**",
+        ":(glob)**/*.pyc",
+        ":(glob)**/.pytest_cache/**",
     ]
 
     def git(*args: str, env: dict[str, str] | None = None) -> str:
@@ -220,11 +225,8 @@ def tree_hash(root: Path, active: str = "plans/active") -> str | None:
             if index.is_file():
                 shutil.copyfile(index, temp_index)
             env = {**os.environ, "GIT_INDEX_FILE": str(temp_index)}
-            git("add", "-A", "--", ".", *own, env=env)
-            git(
-                "rm", "-r", "--cached", "-q", "--ignore-unmatch", "--",
-                f":(glob){active}/*/reports/**", env=env,
-            )  # fmt: skip
+            git("add", "-A", "--", ".", env=env)
+            git("rm", "-r", "--cached", "-q", "--ignore-unmatch", "--", *own, env=env)
             return git("write-tree", env=env) or None
     except (OSError, subprocess.CalledProcessError):
         return None

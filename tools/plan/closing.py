@@ -114,7 +114,9 @@ def _apply_phase(root: Path, record: AttemptRecord, phase: str | None, outcome: 
         return
     current = next((p for p in table.phases if p.status in ("in_progress", "blocked")), None)
     current = current or next((p for p in table.phases if p.status != "complete"), None)
-    if current is not None:
+    # Nothing to print when the row already says what the command would set (a partial
+    # attempt on the phase in progress: no evidence to add).
+    if current is not None and (current.status != status or record.status == "complete"):
         evidence = f" --evidence {record.number}" if record.status == "complete" else ""
         outcome.hints.append(
             f"tools phase set {record.item_id} {current.phase} --status {status}{evidence}"

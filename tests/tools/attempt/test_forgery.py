@@ -170,3 +170,18 @@ def test_honest_launcher_scripts_still_count(repo, started, cli_json, monkeypatc
         assert (
             interpreter["executable"] == interpreter["resolved"] == os.path.realpath(sys.executable)
         )
+
+
+def test_runs_record_their_source_tree_beside_git_ignored_caches(repo, started, cli_json):
+    # A repository whose .gitignore lists pytest's cache, and the cache and an ignored folder
+    # under plans/ exist (as after any test run): the tree hash is still taken, the same as
+    # without them. Without it no RED can bind its GREEN, and TDD attempts cannot complete.
+    (repo / ".gitignore").write_text("__pycache__/\n*.pyc\n.pytest_cache/\nplans/.cache/\n")
+    code, before = cli_json("attempt", "run", "red", "--", *PYTEST, "tests/test_calc.py")
+    assert code == 0, before
+    for ignored in (repo / ".pytest_cache" / "v", repo / "plans" / ".cache"):
+        ignored.mkdir(parents=True, exist_ok=True)
+        (ignored / "state").write_text("x\n")
+    code, after = cli_json("attempt", "run", "red", "--", *PYTEST, "tests/test_calc.py")
+    assert code == 0, after
+    assert after["data"]["git"]["tree"] == before["data"]["git"]["tree"] is not None

@@ -72,6 +72,17 @@ def test_finish_closes_sets_status_done_and_the_phase_row(repo: Path, cli, ledge
     assert code == 0 and out["data"]["id"] == "DOCS-002"
 
 
+def test_finish_without_phase_prints_nothing_to_run_when_the_row_already_says_it(
+    repo: Path, cli, ledger: Path
+):
+    # Phase A is in progress; a partial attempt would set it in progress with no evidence:
+    # the row already says that, so there is no command to print.
+    call(cli, "phase", "set", "CORE-001", "A", "--status", "in_progress")
+    data = honest_attempt(cli, repo, "CORE-001", "--status", "partial")
+    assert data["hints"] == []
+    assert _phases(repo, "CORE-001")["A"] == ("in_progress", "—")
+
+
 def test_finish_without_phase_prints_the_exact_command(repo: Path, cli, ledger: Path):
     data = honest_attempt(cli, repo, "CORE-001")
     assert data["hints"] == ["tools phase set CORE-001 A --status complete --evidence 1"]
