@@ -128,6 +128,11 @@ def run_cmd(
         )
     entry = result.run
     text = f"{entry.kind} {'valid' if entry.valid else 'INVALID'}: {entry.verdict} ({entry.log})"
+    if entry.kind in ("red", "green") and entry.git is not None and entry.git.tree is None:
+        # Said at once: without the tree hash this run cannot pair a RED with its GREEN, and
+        # `attempt finish --status complete` would refuse only at the end.
+        text += "\nwarning: the tested source tree could not be hashed (git); this run cannot "
+        text += "bind a RED to a GREEN"
     emit(
         ok=entry.valid,
         data=_dump(entry),

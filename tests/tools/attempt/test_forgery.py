@@ -185,3 +185,13 @@ def test_runs_record_their_source_tree_beside_git_ignored_caches(repo, started, 
     code, after = cli_json("attempt", "run", "red", "--", *PYTEST, "tests/test_calc.py")
     assert code == 0, after
     assert after["data"]["git"]["tree"] == before["data"]["git"]["tree"] is not None
+
+
+def test_a_run_whose_tree_cannot_be_hashed_says_so_at_once(repo, started, cli):
+    # Without git the tested sources cannot be hashed: the run is still recorded, and its
+    # output says now (not only at finish) that it cannot pair a RED with a GREEN.
+    import shutil
+
+    shutil.rmtree(repo / ".git")
+    result = cli("attempt", "run", "red", "--", *PYTEST, "tests/test_calc.py")
+    assert "warning: the tested source tree could not be hashed (git)" in result.output
