@@ -323,17 +323,29 @@ def critical_path_priorities(jobs: Sequence[Job]) -> dict[str, float]:
     require it, the estimated time from its start to the end of the run. Ready jobs start in
     this order, so the chain that decides when the run ends (a long training and what follows
     it) starts first, and short jobs fill in beside it. Requirements outside `jobs` count
-    nothing. `jobs` in an order where each job comes after those it requires (the plan's)."""
+    nothing; `jobs` may come in any order (the requirements form no cycle: a plan's never do)."""
+    by_id = {job.job_id: job for job in jobs}
     needed_by: dict[str, list[str]] = {job.job_id: [] for job in jobs}
     for job in jobs:
         for required in job.requires:
             if required in needed_by:
                 needed_by[required].append(job.job_id)
     priority: dict[str, float] = {}
-    for job in reversed(jobs):
-        after = max((priority[j] for j in needed_by[job.job_id]), default=0.0)
-        priority[job.job_id] = job.cost + after
-    return priority
+    for start in jobs:  # iterative depth-first: dependents before the jobs they need
+        stack = [start.job_id]
+        while stack:
+            job_id = stack[-1]
+            if job_id in priority:
+                stack.pop()
+                continue
+            todo = [j for j in needed_by[job_id] if j not in priority]
+            if todo:
+                stack.extend(todo)
+                continue
+            stack.pop()
+            after = max((priority[j] for j in needed_by[job_id]), default=0.0)
+            priority[job_id] = by_id[job_id].cost + after
+    return {job.job_id: priority[job.job_id] for job in jobs}
 
 
 def run_phases(

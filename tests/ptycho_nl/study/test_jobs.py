@@ -176,6 +176,8 @@ def test_priority_is_the_cost_from_a_job_to_the_end_of_the_run():
     phases = _critical_path_plan()
     jobs = [job for phase_jobs in phases.values() for job in phase_jobs]
     assert critical_path_priorities(jobs) == {"A-short": 1.0, "A-head": 101.0, "B-long": 100.0}
+    # The order jobs come in does not matter.
+    assert critical_path_priorities(jobs[::-1]) == critical_path_priorities(jobs)
 
 
 def test_ready_jobs_start_longest_chain_first_not_in_plan_order(tmp_path):
