@@ -448,6 +448,9 @@ def _dask_client(
             threads_per_worker=1,
             processes=True,
             dashboard_address=None,
+            # Its plain HTTP routes (no dashboard) on a free local port, not on 8787, which
+            # another cluster on the machine may hold (a warning each time, e.g. under pytest -n).
+            scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
         ) as cluster,
         Client(cluster, timeout=timeout_s) as client,
     ):

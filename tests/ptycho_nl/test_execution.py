@@ -3,6 +3,7 @@ only the lost work; a scheduler that does not answer is one line."""
 
 import socket
 import sys
+import warnings
 from collections import Counter
 
 import pytest
@@ -129,6 +130,27 @@ def test_dask_local_cluster_workers_run_without_dask_background_sampling():
     assert seen["distributed.worker.profile.enabled"] is False
     assert seen["distributed.admin.system-monitor.gil.enabled"] is False
     assert seen["distributed.admin.tick.interval"] == "1s"
+
+
+def test_dask_local_cluster_does_not_compete_for_the_dashboard_port():
+    """Another cluster holds 8787 (here a plain socket): no 'port in use' warning, since the
+    scheduler's HTTP routes go to a free local port."""
+    pytest.importorskip("distributed")
+    holder = socket.socket()
+    try:
+        holder.bind(("127.0.0.1", 8787))
+        holder.listen()
+    except OSError:
+        pass  # something else holds it already: the same situation
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            with make_executor(dask_local=1) as ex:
+                port = ex.client.cluster.scheduler.http_server.port
+    finally:
+        holder.close()
+    assert port != 8787
+    assert not [w for w in caught if "already in use" in str(w.message)]
 
 
 def test_both_dask_options_at_once_are_refused():
