@@ -197,19 +197,20 @@ def tree_hash(root: Path, active: str = "plans/active") -> str | None:
     files, e.g. a new test). None when there is no usable git repository.
     """
     plans = active.rsplit("/", 1)[0] if "/" in active else "."
-    # Left out after `git add -A` (which already skips what .gitignore excludes), not by
-    # exclude pathspecs there: git refuses an add whose pathspec names an ignored path that
-    # exists (`.pytest_cache` after any test run), and no tree was recorded at all.
+    # Left out of the add (so they are never hashed into the object store), then out of the
+    # index (their tracked entries). Each pattern starts with a wildcard before any ignored
+    # name: git refuses an add whose pathspec names an existing ignored path literally
+    # (`.pytest_cache/**` once pytest has run), and then no tree was recorded at all.
     own = [
-        f":(glob){active}/*/reports/**",
-        f":(glob){active}/.*",
-        f":(glob){active}/.*/**",
+        f"{active}/*/reports/**",
+        f"{active}/.*",
+        f"{active}/.*/**",
         # the tool's dot folders beside the active one (never the repository root's dot files)
-        *([f":(glob){plans}/.*", f":(glob){plans}/.*/**"] if plans != "." else []),
+        *([f"{plans}/.*", f"{plans}/.*/**"] if plans != "." else []),
         # What running the tests writes, even where .gitignore does not say so.
-        ":(glob)**/__pycache__/**",
-        ":(glob)**/*.pyc",
-        ":(glob)**/.pytest_cache/**",
+        "**/__pycache__/**",
+        "**/*.pyc",
+        "**/.pytest_cache/**",
     ]
 
     def git(*args: str, env: dict[str, str] | None = None) -> str:
@@ -225,8 +226,11 @@ def tree_hash(root: Path, active: str = "plans/active") -> str | None:
             if index.is_file():
                 shutil.copyfile(index, temp_index)
             env = {**os.environ, "GIT_INDEX_FILE": str(temp_index)}
-            git("add", "-A", "--", ".", env=env)
-            git("rm", "-r", "--cached", "-q", "--ignore-unmatch", "--", *own, env=env)
+            git("add", "-A", "--", ".", *(f":(exclude,glob){p}" for p in own), env=env)
+            git(
+                "rm", "-r", "--cached", "-q", "--ignore-unmatch", "--",
+                *(f":(glob){p}" for p in own), env=env,
+            )  # fmt: skip
             return git("write-tree", env=env) or None
     except (OSError, subprocess.CalledProcessError):
         return None
