@@ -133,6 +133,12 @@ class JobQueue:
         return len(self._heap)
 
 
+# Jobs an executor hands over beyond one per slot: one, so a freed worker starts at once while
+# this process books the outcome, and a job put later with a higher priority waits behind at
+# most one lower one.
+EXTRA_IN_FLIGHT = 1
+
+
 def _queue(jobs: Jobs | JobQueue) -> JobQueue:
     return jobs if isinstance(jobs, JobQueue) else JobQueue(jobs)
 
@@ -295,7 +301,7 @@ class PoolExecutor:
                 initializer=_worker_init,
                 initargs=(self.threads, dict(os.environ)),
             )
-        items = queue.take(self.slots + 1 - len(running))
+        items = queue.take(self.slots + EXTRA_IN_FLIGHT - len(running))
         for i, item in enumerate(items):
             try:
                 running[self._pool.submit(_call, fn, item[1], None)] = item
@@ -343,7 +349,7 @@ class DaskExecutor:
             # One `map` per priority (the scheduler orders by it too): a batch reaches the
             # scheduler in one message, where a `submit` per job sent one each.
             submitted = []
-            taken = queue.take(self.slots + 1 - len(keys))
+            taken = queue.take(self.slots + EXTRA_IN_FLIGHT - len(keys))
             for priority, group in itertools.groupby(taken, key=lambda item: item[2]):
                 items = list(group)
                 futures = self.client.map(
@@ -389,11 +395,10 @@ class DaskExecutor:
 # A LocalCluster shares this machine's cores with its jobs, so the background work Dask does
 # in every worker and nanny (statistical profiler every 10 ms, event-loop ticks every 20 ms,
 # memory and system monitors) is taken from the jobs. Measured on 2 cores: a fixed job ran
-# 7-17% longer in a default worker than in a pool worker, 3-6% with these. A worker saturation
-# of 1.0 sends a worker its next task only when it is free: with the default 1.1 each one-thread
-# worker was given two tasks at once, so the two longest ready jobs could queue on one worker
-# while the other ran short ones (the pool, too, holds back what it cannot start). With that,
-# queued tasks wait on the scheduler, in priority order, and there is nothing to steal.
+# 7-17% longer in a default worker than in a pool worker, 3-6% with these. Queued tasks are
+# kept off busy workers by the executor's hold-back (`DaskExecutor.run`), not by Dask: a worker
+# saturation of 1.0 (default 1.1: two tasks at once for a one-thread worker) applies only to
+# the large batches Dask treats as root tasks, and with the hold-back there is nothing to steal.
 LOCAL_CLUSTER_QUIET = {
     "distributed.worker.profile.enabled": False,
     "distributed.admin.tick.interval": "1s",

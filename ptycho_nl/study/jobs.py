@@ -324,28 +324,20 @@ def critical_path_priorities(jobs: Sequence[Job]) -> dict[str, float]:
     this order, so the chain that decides when the run ends (a long training and what follows
     it) starts first, and short jobs fill in beside it. Requirements outside `jobs` count
     nothing; `jobs` may come in any order (the requirements form no cycle: a plan's never do)."""
-    by_id = {job.job_id: job for job in jobs}
-    needed_by: dict[str, list[str]] = {job.job_id: [] for job in jobs}
+    needed_by: dict[str, list[Job]] = {job.job_id: [] for job in jobs}
     for job in jobs:
         for required in job.requires:
             if required in needed_by:
-                needed_by[required].append(job.job_id)
+                needed_by[required].append(job)
     priority: dict[str, float] = {}
-    for start in jobs:  # iterative depth-first: dependents before the jobs they need
-        stack = [start.job_id]
-        while stack:
-            job_id = stack[-1]
-            if job_id in priority:
-                stack.pop()
-                continue
-            todo = [j for j in needed_by[job_id] if j not in priority]
-            if todo:
-                stack.extend(todo)
-                continue
-            stack.pop()
-            after = max((priority[j] for j in needed_by[job_id]), default=0.0)
-            priority[job_id] = by_id[job_id].cost + after
-    return {job.job_id: priority[job.job_id] for job in jobs}
+
+    def of(job: Job) -> float:  # memoised; recursion as deep as the longest chain
+        if job.job_id not in priority:
+            after = max((of(j) for j in needed_by[job.job_id]), default=0.0)
+            priority[job.job_id] = job.cost + after
+        return priority[job.job_id]
+
+    return {job.job_id: of(job) for job in jobs}
 
 
 def run_phases(

@@ -50,6 +50,11 @@ def _training_cost(params: TrainParams, overlap: float) -> float:
     return params.epochs * _density(overlap) * _SECONDS_PER_EPOCH * factor
 
 
+def _generate_cost(overlap: float) -> float:
+    """One simulated scan of one object."""
+    return 0.1 + 0.03 * _density(overlap)
+
+
 def _solver_cost(iterations: int, overlap: float) -> float:
     return 0.2 + iterations * _density(overlap) * _SECONDS_PER_ITERATION
 
@@ -89,7 +94,7 @@ def _cell_jobs(design: StudyDesign, dose: float, view: ViewSpec) -> list[tuple[P
             patch_size=design.patch_size,
             seed=design.simulation_seed,
         ),
-        cost=0.1 + 0.03 * _density(view.overlap),
+        cost=_generate_cost(view.overlap),
     )
     files = {name: f"{GENERATE.job_dir(c_id)}/{name}.npz" for name in ("train", "test")}
     d_id = VIEWS.job_id(tag)
@@ -117,7 +122,7 @@ def _cell_jobs(design: StudyDesign, dose: float, view: ViewSpec) -> list[tuple[P
                 # Its own seed stream: never the study object's.
                 seed=design.simulation_seed + 1,
             ),
-            cost=design.training_objects * (0.1 + 0.03 * _density(view.overlap)),
+            cost=design.training_objects * _generate_cost(view.overlap),
         )
         network_files = {**files, "train": f"{GENERATE.job_dir(o_id)}/objects.npz"}
         network_source = o_id
