@@ -104,6 +104,8 @@ def main() -> None:
         "jobs longer, to see the same per-job overhead against larger jobs",
     )
     args = parser.parse_args()
+    if args.iterations < 1 or args.repeats < 1 or args.workers < 1:
+        parser.error("--iterations, --repeats and --workers must be at least 1")
     cases = {"pool": {"workers": args.workers}, "dask": {"dask_local": args.workers}}
     results: dict[str, list[tuple[float, float, int, float]]] = {name: [] for name in cases}
     with tempfile.TemporaryDirectory() as tmp:
