@@ -32,6 +32,10 @@ from ptycho_nl.recon.lanczos import leading_eigenvector
 
 DENSE_LIMIT = 16  # above this many patches use sparse Lanczos (dense eigh is O(B^3))
 SUPPORT_FLOOR = 1e-6  # weights below this fraction of the peak count as outside the support
+# The pair products crop the weighted patches tighter, to weights >= 1e-3 of the peak: on R1 the
+# window goes from 44 to 40 pixels and the products' pixels by ~(40/44)^4, while the weight left
+# out holds 4e-5 of sum w (docs/performance.md, "Network inference speed").
+PRODUCT_FLOOR = 1e-3
 # Default pair pruning: none. On R1 leaving out pairs whose weights overlap by less than 1% of
 # sum w^2 halves the pairs but moves the phases of noisy patches by ~7e-3 rad (more than the
 # 1e-3 rad allowed), and saves less than half the time, since the pairs left out are those with
@@ -60,10 +64,11 @@ def _overlap_pairs(corner: torch.Tensor, max_offset: int) -> tuple[torch.Tensor,
     return torch.cat(firsts), torch.cat(seconds)
 
 
-def _support_window(weights: torch.Tensor) -> tuple[slice, slice]:
-    """Rows and columns of the weights' support, plus one pixel for the sub-pixel shift."""
+def _support_window(weights: torch.Tensor, floor: float = SUPPORT_FLOOR) -> tuple[slice, slice]:
+    """Rows and columns where the weights exceed `floor` of their peak, plus one pixel for the
+    sub-pixel shift."""
     n = weights.shape[-1]
-    support = weights > SUPPORT_FLOOR * float(weights.max())
+    support = weights > floor * float(weights.max())
     rows = torch.nonzero(support.any(1)).flatten()
     cols = torch.nonzero(support.any(0)).flatten()
     return (
@@ -216,6 +221,7 @@ def overlap_matrix_entries(
     *,
     min_overlap: float = 0.0,
     placed: torch.Tensor | None = None,
+    support_floor: float = PRODUCT_FLOOR,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Weighted overlap inner products H_ab for overlapping pairs and the diagonal H_aa.
 
@@ -225,6 +231,8 @@ def overlap_matrix_entries(
         (0: every pair whose supports meet)
     placed : S_{f_b}(w z_b) (B, N, N) when the caller has it (`operators.adjoint_shift`, as
         the stitch does); else computed here
+    support_floor : pixels where the weights are below this fraction of their peak are left
+        out of the pair products (not of the diagonal)
     Returns (a (P,) long, b (P,) long, h (P,) complex128, diag (B,) float64).
     Sub-pixel parts are applied to the weighted patches first, so pairs meet on integer offsets.
     """
@@ -240,7 +248,7 @@ def overlap_matrix_entries(
     diag = wz.abs().square().sum(dim=(-2, -1)).to(torch.float64)
     # Pixels outside the weights' support (plus one for the sub-pixel shift) carry nothing:
     # crop to it, which preserves relative offsets and cuts the work by (N / support)^2.
-    rows, cols = _support_window(weights.cpu())
+    rows, cols = _support_window(weights.cpu(), support_floor)
     wz = wz[:, rows, cols].contiguous()
     m_r, m_c = wz.shape[-2:]
     a_idx, b_idx = _overlap_pairs(corner, max(m_r, m_c) - 1)
@@ -257,19 +265,22 @@ def phase_offsets(
     *,
     min_overlap: float = MIN_OVERLAP,
     placed: torch.Tensor | None = None,
+    support_floor: float = PRODUCT_FLOOR,
 ) -> torch.Tensor:
     """Unit-modulus corrections (B,) complex64: multiply patch b by the result to synchronise it.
 
     min_overlap : pair pruning of `overlap_matrix_entries` (0 keeps every overlapping pair).
     placed : the weighted patches already sub-pixel placed (see `overlap_matrix_entries`).
+    support_floor : the pair products' crop (see `overlap_matrix_entries`).
     The global phase is fixed so the corrections average to phase zero.
     """
     bsz = patches.shape[0]
     if bsz == 1:
         return torch.ones(1, dtype=torch.complex64)
     a, b, h, diag = overlap_matrix_entries(
-        patches, positions, weights, min_overlap=min_overlap, placed=placed
-    )
+        patches, positions, weights, min_overlap=min_overlap, placed=placed,
+        support_floor=support_floor,
+    )  # fmt: skip
     a_np, b_np, h_np = a.numpy(), b.numpy(), h.numpy()
     rows = np.concatenate([a_np, b_np, np.arange(bsz)])
     cols = np.concatenate([b_np, a_np, np.arange(bsz)])

@@ -20,6 +20,7 @@ from ptycho_nl.config import StrictModel, config_digest
 from ptycho_nl.io_utils import atomic_write_json
 from ptycho_nl.study.design import ModelName, ObjectKind, SolverName
 from ptycho_nl.study.jobs import JobContext, JobKind, JobOutput
+from ptycho_nl.train.config import ScheduleConfig
 
 PROBE_APERTURE = 0.8  # pupil radius / Nyquist: a ~N/2-wide probe, so each pattern is 2x oversampled
 PROBE_DEFOCUS = 10.0
@@ -70,6 +71,9 @@ class TrainParams(CellParams):
         (32, 64, 128), exclude_if=lambda v: tuple(v) == (32, 64, 128)
     )
     global_features: int = Field(0, ge=0, exclude_if=lambda v: v == 0)
+    schedule: ScheduleConfig = Field(
+        default_factory=ScheduleConfig, exclude_if=lambda v: v == ScheduleConfig()
+    )
 
 
 class IterativeParams(CellParams):
@@ -208,6 +212,7 @@ def train_network(ctx: JobContext[TrainParams]) -> JobOutput:
         seed=p.seed,
         device="cpu",
         optimizer={"name": "adam", "lr": p.learning_rate, "weight_decay": 0.0},
+        schedule=p.schedule.model_dump(),
         data={"gridsize": p.gridsize, "val_fraction": 0.2, "max_groups": None},
     )
     shape = {"channels": tuple(p.channels), "global_features": p.global_features}

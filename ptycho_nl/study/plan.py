@@ -28,6 +28,7 @@ from ptycho_nl.study.job_kinds import (
 )
 from ptycho_nl.study.jobs import Job, Phase
 from ptycho_nl.study.phases import COMPARE, GENERATE, ITERATIVE, PHASES, TRAIN, VIEWS, cell_tag
+from ptycho_nl.train.config import ScheduleConfig
 
 # Estimated run times (seconds on one core of the 2-core reference machine), fitted to the demo
 # preset's job records (2026-12-02): they only order ready jobs (`Job.cost`), so the longest
@@ -178,10 +179,13 @@ def _train_jobs(
                 seed=seed,
                 epochs=design.pinn_epochs if pinn else design.epochs,
                 batch_size=design.batch_size,
-                learning_rate=design.learning_rate,
+                learning_rate=(design.pinn_learning_rate or design.learning_rate)
+                if pinn
+                else design.learning_rate,
                 gridsize=design.pinn_gridsize if pinn else 1,
                 channels=design.channels,
                 global_features=design.global_features,
+                schedule=design.pinn_schedule if pinn else ScheduleConfig(),
             )
             requires = (c_id,) if source == c_id else (c_id, source)
             job = Job(

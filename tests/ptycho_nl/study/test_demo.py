@@ -50,6 +50,8 @@ QUALITY_CELL = StudyDesign(
     learning_rate=DEMO.learning_rate,
     pinn_gridsize=DEMO.pinn_gridsize,
     pinn_epochs=DEMO.pinn_epochs,
+    pinn_learning_rate=DEMO.pinn_learning_rate,
+    pinn_schedule=DEMO.pinn_schedule,
     tiles_per_side=DEMO.tiles_per_side,
     channels=DEMO.channels,
     global_features=DEMO.global_features,
@@ -142,8 +144,8 @@ def test_at_the_demos_highest_dose_on_the_dense_view_the_pinn_beats_a_featureles
     """The demo's quality bar on the one cell where the demo asserts it (deterministic, seeded).
 
     Kept from the demo: everything the PINN's result depends on: object (256 px, procedural,
-    simulation seed 0), N = 32 probe, dose 1e5, dense overlap 0.7, gridsize 2, learning rate,
-    batch size, 60 epochs, 4x4 tiles. Shrunk: the other three (dose, view) cells, the
+    simulation seed 0), N = 32 probe, dose 1e5, dense overlap 0.7, gridsize 2, the PINN's
+    learning rate and schedule, batch size, 60 epochs, 4x4 tiles. Shrunk: the other three (dose, view) cells, the
     supervised network and ePIE are not run. A smaller object (128-192 px), fewer epochs,
     smaller batches or a larger learning rate were tried and do not clear the bar.
     """

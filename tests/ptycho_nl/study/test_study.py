@@ -15,6 +15,7 @@ from ptycho_nl.study.design import PRESETS, StudyDesign, ViewSpec
 from ptycho_nl.study.dose_overlap import run_study
 from ptycho_nl.study.jobs import load_manifest
 from ptycho_nl.study.phases import COMPARE, GENERATE, ITERATIVE, TRAIN, VIEWS
+from ptycho_nl.train.config import ScheduleConfig
 
 runner = CliRunner()
 
@@ -41,6 +42,8 @@ TINY_NETWORKS = StudyDesign(
     patch_size=32,
     epochs=2,
     pinn_epochs=2,
+    pinn_learning_rate=3e-3,
+    pinn_schedule={"name": "cosine", "min_lr_factor": 0.05},
     batch_size=8,
     tiles_per_side=3,
 )
@@ -100,6 +103,14 @@ def test_networks_train_reconstruct_and_are_compared_on_a_tiny_design(tmp_path):
     for job in e.jobs.values():
         assert job.status == "completed" and job.metrics["epochs"] == 2, job.job_id
         assert job.outputs["object"].path == f"runs/{job.job_id}/recon/object.npy"
+        # The PINN's own peak rate and cosine schedule reach its trainer; the supervised
+        # network keeps the design's constant rate (read back from each run's epoch log).
+        log = json.loads((tmp_path / job.outputs["metrics"].path).read_text())
+        rates = [epoch["lr"] for epoch in log["epochs"]]
+        if job.params["model"] == "pinn":
+            assert 0.05 * 3e-3 <= rates[1] < rates[0] <= 3e-3  # decaying from 3e-3
+        else:
+            assert rates == pytest.approx([TINY_NETWORKS.learning_rate] * 2)
     g = load_manifest(tmp_path, COMPARE.key).jobs["G-d1e5-dense"]
     hybrids = {"pinn+epie", "supervised+epie"}
     assert set(g.metrics["methods"]) == {"pinn", "supervised", "constant", *hybrids}
@@ -245,3 +256,11 @@ def test_the_design_s_network_shape_reaches_every_training_job_and_its_digest_on
             assert job.params.global_features == design.global_features
             assert tuple(job.params.channels) == tuple(design.channels)
             assert ("global_features" in job.params.model_dump()) == bool(design.global_features)
+    # The PINN's schedule and rate enter the digests only when set (older designs keep theirs).
+    assert demo.pinn_schedule.name == "cosine" and demo.pinn_learning_rate == 3e-3
+    constant = demo.model_copy(
+        update={"pinn_schedule": ScheduleConfig(), "pinn_learning_rate": None}
+    )
+    assert not {"pinn_schedule", "pinn_learning_rate"} & set(constant.model_dump())
+    for job in plan_jobs(constant)[TRAIN]:
+        assert "schedule" not in job.params.model_dump()
