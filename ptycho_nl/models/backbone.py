@@ -117,8 +117,8 @@ class PatchNet(nn.Module):
         self.amplitude_head = nn.ConvTranspose2d(c1, 1, 4, stride=2, padding=1)
         self.phase_head = nn.ConvTranspose2d(c1, 1, 4, stride=2, padding=1)
         # Channels-last convolution weights: oneDNN's small convolutions on CPU run ~20% faster
-        # forward and backward (N = 32, compact network, one thread; docs/performance.md,
-        # "Training speed"), and the outputs agree with the default layout to float32 rounding.
+        # forward and backward (benchmarks/bench_train_step.py; docs/performance.md, "Hybrid
+        # warm starts and the demo's time"), with outputs equal to float32 rounding.
         self.to(memory_format=torch.channels_last)
 
     def set_input_scale(self, value: float) -> None:
