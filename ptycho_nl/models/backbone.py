@@ -116,7 +116,7 @@ class PatchNet(nn.Module):
         )
         self.amplitude_head = nn.ConvTranspose2d(c1, 1, 4, stride=2, padding=1)
         self.phase_head = nn.ConvTranspose2d(c1, 1, 4, stride=2, padding=1)
-        # Channels-last convolution weights: oneDNN's small convolutions on CPU run ~20% faster
+        # Channels-last convolution weights: oneDNN's small convolutions on CPU run 10-20% faster
         # forward and backward (benchmarks/bench_train_step.py; docs/performance.md, "Hybrid
         # warm starts and the demo's time"), with outputs equal to float32 rounding.
         self.to(memory_format=torch.channels_last)

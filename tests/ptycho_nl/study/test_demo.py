@@ -145,8 +145,8 @@ def test_at_the_demos_highest_dose_on_the_dense_view_the_pinn_beats_a_featureles
 
     Kept from the demo: everything the PINN's result depends on: object (256 px, procedural,
     simulation seed 0), N = 32 probe, dose 1e5, dense overlap 0.7, gridsize 2, the PINN's
-    learning rate and schedule, batch size, 60 epochs, 4x4 tiles. Shrunk: the other three (dose, view) cells, the
-    supervised network and ePIE are not run. A smaller object (128-192 px), fewer epochs,
+    learning rate and schedule, batch size, 60 epochs, 4x4 tiles. Shrunk: the other three
+    (dose, view) cells, the supervised network and ePIE are not run. A smaller object (128-192 px), fewer epochs,
     smaller batches or a larger learning rate were tried and do not clear the bar.
     """
     result = run_study(QUALITY_CELL, tmp_path)
