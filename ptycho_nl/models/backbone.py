@@ -145,10 +145,26 @@ class PatchNet(nn.Module):
         phase = math.pi * torch.tanh(self.phase_head(features)[:, 0])
         return torch.polar(amplitude.float(), phase.float())  # (B, N, N) complex64
 
-    def predict_groups(self, diffraction: torch.Tensor) -> torch.Tensor:
-        """(B, C, N, N) amplitudes -> (B, C, N, N) complex patches (each pattern independently)."""
+    def predict_groups(
+        self, diffraction: torch.Tensor, index: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """(B, C, N, N) amplitudes -> (B, C, N, N) complex patches (each pattern independently).
+
+        index : (B, C) int64 pattern numbers (the batch's `index`), or None. A pattern that
+        appears in several groups of the batch is then predicted once: the network has no
+        batch statistics, so the result and its gradients are those of predicting every copy.
+        """
         b, c, n, _ = diffraction.shape
-        return self(diffraction.reshape(b * c, n, n)).reshape(b, c, n, n)
+        flat = diffraction.reshape(b * c, n, n)
+        if index is None:
+            return self(flat).reshape(b, c, n, n)
+        unique, inverse = torch.unique(index.reshape(-1), return_inverse=True)
+        if len(unique) == b * c:
+            return self(flat).reshape(b, c, n, n)
+        rows = torch.arange(b * c, device=inverse.device)
+        first = torch.full((len(unique),), b * c, dtype=rows.dtype, device=rows.device)
+        first = first.scatter_reduce(0, inverse, rows, reduce="amin")
+        return self(flat[first])[inverse].reshape(b, c, n, n)
 
     def training_loss(
         self, batch: dict[str, torch.Tensor], context: LossContext

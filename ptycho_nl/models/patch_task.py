@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, DistributedSampler
 
+from ptycho_nl.data.local_batches import LocalBatchSampler
 from ptycho_nl.errors import ConfigError, ContractError
 from ptycho_nl.models.backbone import LossContext, PatchNet
 from ptycho_nl.models.registry import StepOutput, TaskInputs, TrainingTask, model_family
@@ -105,10 +106,21 @@ def prepare_patch_task(inputs: TaskInputs) -> TrainingTask:
         loss=cfg.loss.kind,
         **detector_terms(source.data, device),
     )
-    sampler = DistributedSampler(
-        train_set, num_replicas=inputs.world_size, rank=inputs.rank, shuffle=True, seed=cfg.seed
-    )
-    train_loader = DataLoader(train_set, batch_size=cfg.batch_size, sampler=sampler)
+    if cfg.data.batch_order == "local":
+        anchors = train_set.groups[:, 0]
+        sampler = LocalBatchSampler(
+            np.stack([source.data.ycoords[anchors], source.data.xcoords[anchors]], axis=-1),
+            cfg.batch_size,
+            seed=cfg.seed,
+            rank=inputs.rank,
+            world_size=inputs.world_size,
+        )
+        train_loader = DataLoader(train_set, batch_sampler=sampler)
+    else:
+        sampler = DistributedSampler(
+            train_set, num_replicas=inputs.world_size, rank=inputs.rank, shuffle=True, seed=cfg.seed
+        )
+        train_loader = DataLoader(train_set, batch_size=cfg.batch_size, sampler=sampler)
     val_loader = DataLoader(val_set, batch_size=max(cfg.batch_size, VAL_BATCH_MIN), shuffle=False)
 
     def train_batches(epoch: int):

@@ -121,7 +121,7 @@ class PINN(PatchNet):
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """batch: `diffraction` (B, C, N, N) float32, `positions` (B, C, 2). Returns (loss, parts)."""
         amplitude = batch["diffraction"]
-        predicted = self.predict_groups(amplitude)  # (B, C, N, N) complex64
+        predicted = self.predict_groups(amplitude, batch.get("index"))  # (B, C, N, N)
         probe = context.probe.to(predicted.device)
         weight = probe.abs().square()
         weight = weight / weight.max()

@@ -34,6 +34,6 @@ class Supervised(PatchNet):
             raise ValueError(
                 "model 'supervised' needs ground-truth patches: the data file has no 'Y' key"
             )
-        predicted = self.predict_groups(batch["diffraction"])
+        predicted = self.predict_groups(batch["diffraction"], batch.get("index"))
         loss = amplitude_phase_l1(predicted, batch["patches"].to(predicted.device))
         return loss, {"data": loss.detach()}

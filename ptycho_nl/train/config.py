@@ -44,6 +44,14 @@ class DataConfig(StrictModel):
     gridsize: int = Field(1, ge=1, le=4, description="groups hold gridsize**2 neighbours")
     val_fraction: float = Field(0.2, gt=0, lt=1, description="share of groups held out")
     max_groups: int | None = Field(None, ge=2, description="use at most this many groups")
+    # Left out of the dumped config (and so of the digest) at its default: earlier runs keep theirs.
+    batch_order: Literal["shuffled", "local"] = Field(
+        "shuffled",
+        description="training batches: shuffled groups, or groups with neighbouring anchors "
+        "(ptycho_nl/data/local_batches.py), whose shared patterns the network predicts once; "
+        "'local' is for study only: it trains worse and barely faster (docs/findings.md NET-005)",
+        exclude_if=lambda v: v == "shuffled",
+    )
 
 
 class LossConfig(StrictModel):

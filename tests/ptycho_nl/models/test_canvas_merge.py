@@ -84,3 +84,33 @@ def test_group_data_term_is_the_deviance_of_the_merged_object():
     unmerged = poisson_deviance(predicted_rate(raw, probe, 10.0), counts)
     torch.testing.assert_close(loss.detach(), expected, rtol=1e-5, atol=1e-6)
     assert not math.isclose(float(expected), float(unmerged), rel_tol=1e-4)
+
+
+def test_a_pattern_shared_by_groups_is_predicted_once_with_the_same_loss_and_gradients():
+    """Groups (0,1,2,3) and (1,4,3,5) share patterns 1 and 3: with the batch's `index` the
+    network sees 6 rows, not 8, and the loss and every gradient are those of 8 predictions."""
+    torch.manual_seed(0)
+    model = build_model("pinn", n=N, channels=(8, 16, 32))
+    r = torch.arange(N) - N / 2
+    probe = torch.exp(-(r[:, None] ** 2 + r[None, :] ** 2) / 50.0).to(torch.complex64)
+    patterns = torch.rand(6, N, N) * 0.3
+    index = torch.tensor([[0, 1, 2, 3], [1, 4, 3, 5]])
+    offsets = torch.tensor([[0, 0], [0, 6], [6, 0], [6, 6], [0, 12], [6, 12]], dtype=torch.float64)
+    batch = {"diffraction": patterns[index], "positions": 20 + offsets[index], "index": index}
+    context = LossContext(probe, 10.0, overlap_weight=1000.0)
+    rows: list[int] = []
+    hook = model.register_forward_hook(lambda m, args, out: rows.append(args[0].shape[0]))
+
+    def loss_and_grads(b):
+        model.zero_grad()
+        loss, _ = model.training_loss(b, context)
+        loss.backward()
+        return loss.detach(), [p.grad.clone() for p in model.parameters()]
+
+    once, grads_once = loss_and_grads(batch)
+    every, grads_every = loss_and_grads({k: v for k, v in batch.items() if k != "index"})
+    hook.remove()
+    assert rows == [6, 8]
+    torch.testing.assert_close(once, every, rtol=1e-6, atol=0)
+    for a, b in zip(grads_once, grads_every, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)

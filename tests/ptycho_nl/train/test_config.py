@@ -47,3 +47,13 @@ def test_network_shape_options_change_the_digest_only_when_set():
     )
     assert shaped.model.global_features == 64
     assert config_digest(shaped) != config_digest(plain)
+
+
+def test_batch_order_changes_the_digest_only_when_local():
+    plain = default_config("pinn")
+    assert "batch_order" not in plain.model_dump()["data"]  # earlier digests still hold
+    local = default_config("pinn", data={"gridsize": 2, "batch_order": "local"})
+    assert local.model_dump()["data"]["batch_order"] == "local"
+    assert config_digest(local) != config_digest(default_config("pinn", data={"gridsize": 2}))
+    with pytest.raises(ValueError, match="batch_order"):
+        default_config("pinn", data={"batch_order": "spiral"})

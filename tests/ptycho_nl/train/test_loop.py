@@ -236,3 +236,20 @@ def test_supervised_training_on_data_without_ground_truth_is_a_failed_job(
     )
     assert result.status == "failed" and "key 'Y'" in result.error
     assert json.loads((tmp_path / "run/manifest.json").read_text())["status"] == "failed"
+
+
+def test_local_batches_train_a_gridsize_2_pinn_in_as_many_steps(tiny_npz, tmp_path, tiny_config):
+    """Local batches cover the same groups in the same number of steps (that the network then
+    predicts each shared pattern once is test_canvas_merge's)."""
+    rows = {}
+    for order in ("shuffled", "local"):
+        cfg = tiny_config(
+            data={"gridsize": 2, "batch_order": order}, telemetry={"log_every_steps": 1}, epochs=3
+        )
+        result = train(cfg, tiny_npz, tmp_path / order, progress=False)
+        assert result.status == "completed", result.error
+        assert result.epochs[-1]["train_loss"] < result.epochs[0]["train_loss"]
+        events = (tmp_path / order / "logs/events.jsonl").read_text().splitlines()
+        rows[order] = [json.loads(x) for x in events]
+    steps = {k: sum(e["kind"] == "step" for e in v) for k, v in rows.items()}
+    assert steps["local"] == steps["shuffled"] > 0
