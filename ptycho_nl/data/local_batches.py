@@ -25,18 +25,19 @@ import math
 
 import numpy as np
 import torch
+from scipy.spatial import cKDTree
 
 MORTON_BITS = 21  # per axis: 2 x 21 bits fit an int64 key
 
 
 def neighbour_spacing(points: np.ndarray) -> float:
     """Median distance of each point to its nearest other point (1.0 for fewer than 2)."""
-    pts = torch.as_tensor(np.asarray(points, dtype=np.float64))
+    pts = np.asarray(points, dtype=np.float64)
     if len(pts) < 2:
         return 1.0
-    dist = torch.cdist(pts, pts)
-    dist.fill_diagonal_(math.inf)
-    spacing = float(dist.min(dim=1).values.median())
+    # A k-d tree, not a G x G distance matrix: measured scans hold 1e5 positions and more.
+    nearest = cKDTree(pts).query(pts, k=2)[0][:, 1]
+    spacing = float(np.median(nearest))
     return spacing if spacing > 0 else 1.0
 
 

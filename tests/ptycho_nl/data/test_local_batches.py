@@ -38,6 +38,13 @@ def test_neighbour_spacing_is_the_raster_step():
     assert neighbour_spacing(np.zeros((1, 2))) == 1.0
 
 
+def test_neighbour_spacing_agrees_with_a_direct_distance_matrix():
+    pts = _raster(9, 11, step=3.0, jitter=1.2, seed=4)
+    dist = np.sqrt(((pts[:, None, :] - pts[None, :, :]) ** 2).sum(-1))
+    np.fill_diagonal(dist, np.inf)
+    assert neighbour_spacing(pts) == pytest.approx(float(np.median(dist.min(axis=1))), rel=1e-12)
+
+
 def test_each_epoch_visits_every_group_once_and_epochs_differ():
     anchors = _raster(9, 11, jitter=1.0)
     sampler = LocalBatchSampler(anchors, 16, seed=3)
