@@ -39,7 +39,9 @@ def test_excluded_pixels_do_not_reach_the_loss_or_its_gradient(loss):
     def loss_of(amp, context):
         model.zero_grad()
         # Same network input for both: only the loss target differs at the excluded pixel.
-        model.predict_groups = lambda _amp, _index=None: model.__class__.predict_groups(model, amplitude)
+        model.predict_groups = lambda _amp, _index=None: model.__class__.predict_groups(
+            model, amplitude
+        )
         value, _ = model.training_loss({**batch, "diffraction": amp}, context)
         value.backward()
         grads = torch.cat([p.grad.reshape(-1) for p in model.parameters() if p.grad is not None])
