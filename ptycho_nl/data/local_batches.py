@@ -25,19 +25,17 @@ import math
 
 import numpy as np
 import torch
-from scipy.spatial import cKDTree
+
+from ptycho_nl.data.grouping import nearest_neighbour_distances
 
 MORTON_BITS = 21  # per axis: 2 x 21 bits fit an int64 key
 
 
 def neighbour_spacing(points: np.ndarray) -> float:
     """Median distance of each point to its nearest other point (1.0 for fewer than 2)."""
-    pts = np.asarray(points, dtype=np.float64)
-    if len(pts) < 2:
+    if len(points) < 2:
         return 1.0
-    # A k-d tree, not a G x G distance matrix: measured scans hold 1e5 positions and more.
-    nearest = cKDTree(pts).query(pts, k=2)[0][:, 1]
-    spacing = float(np.median(nearest))
+    spacing = float(np.median(nearest_neighbour_distances(points).numpy()))
     return spacing if spacing > 0 else 1.0
 
 

@@ -11,26 +11,14 @@ import math
 
 import numpy as np
 import torch
-from scipy.spatial import cKDTree
 
+from ptycho_nl.data.grouping import nearest_neighbour_distances
 from ptycho_nl.errors import ConfigError
 from ptycho_nl.simulate.config import ScanConfig
 from ptycho_nl.simulate.probes import probe_diameter
 
 GOLDEN_ANGLE = math.pi * (3.0 - math.sqrt(5.0))
 SCAN_MARGIN = 2  # free pixels between the outermost patch and the object edge
-
-
-def nearest_neighbour_distances(positions: torch.Tensor | np.ndarray) -> torch.Tensor:
-    """(n,) distance from each position to its nearest other position (inf when alone).
-
-    A k-d tree query, O(n log n): a shard set of 10^5 positions is measured in well under a
-    second, where the all-pairs search took minutes."""
-    pos = np.asarray(torch.as_tensor(np.asarray(positions), dtype=torch.float64))
-    if len(pos) < 2:
-        return torch.full((len(pos),), math.inf, dtype=torch.float64)
-    distances, _ = cKDTree(pos).query(pos, k=2)  # the first neighbour is the point itself
-    return torch.from_numpy(np.ascontiguousarray(distances[:, 1]))
 
 
 def _median(values: torch.Tensor) -> float:
