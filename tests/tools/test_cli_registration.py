@@ -66,3 +66,29 @@ def test_usage_errors_of_any_verb_follow_the_output_contract(tmp_path, monkeypat
     # A bare group still shows its help rather than an error.
     bare = runner.invoke(app, ["plan"])
     assert "Usage" in bare.output and "error:" not in bare.output
+
+
+def _commands(command, path=()):
+    yield path, command
+    for name, sub in getattr(command, "commands", {}).items():
+        yield from _commands(sub, (*path, name))
+
+
+def test_bracketed_names_in_help_texts_survive_rich_markup():
+    # Rich reads `[tool.x]` as a style tag and drops it unless escaped (`\[`): the help of
+    # `tools findings` once said "`findings` in )".
+    import re
+
+    runner = CliRunner()
+    checked = 0
+    for path, command in _commands(get_command(app)):
+        texts = [command.help or ""] + [getattr(p, "help", None) or "" for p in command.params]
+        tokens = {t for text in texts for t in re.findall(r"\\?(\[[A-Za-z][\w.-]*\])", text)}
+        if not tokens:
+            continue
+        result = runner.invoke(app, [*path, "--help"], env={"COLUMNS": "200"})
+        assert result.exit_code == 0, (path, result.output)
+        for token in tokens:
+            assert token in result.output, f"tools {' '.join(path)} --help lost {token}"
+            checked += 1
+    assert checked >= 2  # the findings group and --budget-file name a pyproject table

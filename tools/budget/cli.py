@@ -55,7 +55,7 @@ def budget_cmd(
         Path | None,
         typer.Option(
             "--budget-file",
-            help="A TOML budget file instead of [tool.ptycho-nl.budget] in pyproject.toml.",
+            help="A TOML budget file instead of \\[tool.ptycho-nl.budget] in pyproject.toml.",
         ),
     ] = None,
     as_json: JsonFlag = False,

@@ -20,7 +20,7 @@ def _root() -> Path:
 # -- specs, findings ---------------------------------------------------------------------------
 specs_app = typer.Typer(help="Check citations and finding IDs.", no_args_is_help=True)
 findings_app = typer.Typer(
-    help="The findings table (docs/findings.md, or `findings` in [tool.ptycho-nl.tools]).",
+    help="The findings table (docs/findings.md, or `findings` in \\[tool.ptycho-nl.tools]).",
     no_args_is_help=True,
 )
 
