@@ -214,6 +214,9 @@ def train_network(ctx: JobContext[TrainParams]) -> JobOutput:
         optimizer={"name": "adam", "lr": p.learning_rate, "weight_decay": 0.0},
         schedule=p.schedule.model_dump(),
         data={"gridsize": p.gridsize, "val_fraction": 0.2, "max_groups": None},
+        # last_model.pt (resume) and best_model.pt are written every epoch anyway; a numbered
+        # checkpoint per epoch would add 7 MB an epoch for the compact PINN (~2 GB in a demo).
+        checkpoint_every=p.epochs,
     )
     shape = {"channels": tuple(p.channels), "global_features": p.global_features}
     config = config.model_copy(update={"model": config.model.model_copy(update=shape)})

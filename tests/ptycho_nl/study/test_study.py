@@ -111,6 +111,13 @@ def test_networks_train_reconstruct_and_are_compared_on_a_tiny_design(tmp_path):
             assert 0.05 * 3e-3 <= rates[1] < rates[0] <= 3e-3  # decaying from 3e-3
         else:
             assert rates == pytest.approx([TINY_NETWORKS.learning_rate] * 2)
+        # A study keeps the final numbered checkpoint (with last and best), not one per epoch.
+        checkpoints = tmp_path / f"runs/{job.job_id}/run/checkpoints"
+        assert sorted(f.name for f in checkpoints.glob("*.pt")) == [
+            "best_model.pt",
+            "checkpoint_epoch_2.pt",
+            "last_model.pt",
+        ]
     g = load_manifest(tmp_path, COMPARE.key).jobs["G-d1e5-dense"]
     hybrids = {"pinn+epie", "supervised+epie"}
     assert set(g.metrics["methods"]) == {"pinn", "supervised", "constant", *hybrids}
