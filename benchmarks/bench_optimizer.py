@@ -54,7 +54,7 @@ def main() -> None:
                 opt.step()
             times[k].append((time.perf_counter() - start) / args.steps * 1e3)
     diff = max(
-        float((a - b).abs().max())
+        float((a - b).detach().abs().max())
         for a, b in zip(*(m.parameters() for m in models.values()), strict=True)
     )
     params = sum(p.numel() for p in model.parameters())
