@@ -32,7 +32,14 @@ from pydantic import BaseModel, Field
 
 from ptycho_nl.compute import ComputeRecord, measure
 from ptycho_nl.config import config_digest
-from ptycho_nl.execution import Executor, JobFailure, JobQueue, error_text, make_executor
+from ptycho_nl.execution import (
+    Executor,
+    JobFailure,
+    JobQueue,
+    error_text,
+    make_executor,
+    threads_per_job,
+)
 from ptycho_nl.io_utils import atomic_write_text, sha256_file
 
 JobStatus = Literal["completed", "failed", "skipped"]
@@ -370,7 +377,7 @@ def run_phases(
         )
         for phase in phases
     }
-    threads = getattr(executor, "threads", None) or max(1, (os.cpu_count() or 1) // executor.slots)
+    threads = getattr(executor, "threads", None) or threads_per_job(executor.slots)
     waiting = [job for jobs in phases.values() for job in jobs]  # the plan's order
     priorities = critical_path_priorities(waiting)
     pending: dict[str, _Pending] = {}

@@ -5,6 +5,7 @@ report renders from the manifests); what the demo preset promises is in test_dem
 """
 
 import json
+import os
 
 import pytest
 from study_reports import report_rows
@@ -94,7 +95,10 @@ def test_tiny_study_runs_resumes_and_reports_from_manifests(tmp_path):
     assert html.count("data:image/png;base64,") >= 3
 
 
-def test_networks_train_reconstruct_and_are_compared_on_a_tiny_design(tmp_path):
+def test_networks_train_reconstruct_and_are_compared_on_a_tiny_design(tmp_path, monkeypatch):
+    # The user's OMP_NUM_THREADS caps a job's threads (else one job takes every core).
+    monkeypatch.setattr(os, "cpu_count", lambda: 4)
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
     result = run_study(TINY_NETWORKS, tmp_path)
     assert result.failed_jobs == 0
     assert set(result.phases) == {GENERATE.key, VIEWS.key, TRAIN.key, ITERATIVE.key, COMPARE.key}
@@ -111,6 +115,8 @@ def test_networks_train_reconstruct_and_are_compared_on_a_tiny_design(tmp_path):
             assert 0.05 * 3e-3 <= rates[1] < rates[0] <= 3e-3  # decaying from 3e-3
         else:
             assert rates == pytest.approx([TINY_NETWORKS.learning_rate] * 2)
+        run = json.loads((tmp_path / f"runs/{job.job_id}/run/manifest.json").read_text())
+        assert run["environment"]["torch_threads"] == 1
         # A study keeps the final numbered checkpoint (with last and best), not one per epoch.
         checkpoints = tmp_path / f"runs/{job.job_id}/run/checkpoints"
         assert sorted(f.name for f in checkpoints.glob("*.pt")) == [
