@@ -92,3 +92,32 @@ def test_bracketed_names_in_help_texts_survive_rich_markup():
             assert token in result.output, f"tools {' '.join(path)} --help lost {token}"
             checked += 1
     assert checked >= 2  # the findings group and --budget-file name a pyproject table
+
+
+def test_help_paragraphs_reflow_and_lists_keep_their_lines():
+    from tools.common.help_text import reflow
+
+    text = "Title line.\n\nOne sentence wrapped\nat the source's width.\n\n- item one\n- item two\n\nUse:\n    tools x --json"
+    assert reflow(text) == (
+        "Title line.\n\nOne sentence wrapped at the source's width.\n\n"
+        "- item one\n- item two\n\nUse:\n    tools x --json"
+    )
+
+
+def test_both_command_lines_print_prose_help_reflowed_to_the_terminal():
+    # The demo's second paragraph is wrapped at 100 columns in its docstring; on a wide
+    # terminal it must print as one line, not broken where the source was.
+    from ptycho_nl.cli import app as ptycho_app
+
+    runner = CliRunner()
+    wide = {"COLUMNS": "400"}
+    demo = runner.invoke(ptycho_app, ["demo", "--help"], env=wide)
+    assert demo.exit_code == 0, demo.output
+    assert (
+        "supervised network, ePIE, and each network refined by ePIE) with independent"
+        in demo.output
+    )
+    budget = runner.invoke(app, ["budget", "--help"], env=wide)
+    assert (
+        "(training manifest.json, recon.json, study phase manifests, shards.json)" in budget.output
+    )

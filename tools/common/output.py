@@ -118,6 +118,12 @@ class EnvelopeGroup(TyperGroup):
     surface in the root's `invoke`. A bare group (`tools plan`) still prints its help.
     """
 
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        from tools.common.help_text import reflow_tree
+
+        reflow_tree(self)  # prose help reflows to the terminal (tools/common/help_text.py)
+        return super().main(*args, **kwargs)
+
     def invoke(self, ctx: Any) -> Any:
         words = [*ctx._protected_args, *ctx.args]
         options = words[: words.index("--")] if "--" in words else words
