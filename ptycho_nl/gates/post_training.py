@@ -59,16 +59,21 @@ def no_error_lines(run: RunFiles, t: T) -> Finding:
 
 @LOG_CHECKS.item("final_epoch_reached")
 def final_epoch_reached(run: RunFiles, t: T) -> Finding:
-    """The job completed every configured epoch (manifest status completed)."""
+    """The job completed every configured epoch, or early stopping ended it (manifest status
+    completed, `metrics.stopped_early_at` its last epoch)."""
     manifest, target = run.manifest(), run.config().get("epochs")
     done, status = manifest.get("epochs_completed"), manifest.get("status")
-    ok = status in ("completed", "skipped") and done == target
-    note = (
-        ""
-        if ok
-        else f"manifest status {status}"
-        + (f": {manifest['error']}" if manifest.get("error") else "")
-    )
+    early = (manifest.get("metrics") or {}).get("stopped_early_at")
+    finished = status in ("completed", "skipped")
+    ok = finished and (done == target or (early is not None and done == early))
+    if not ok:
+        note = f"manifest status {status}" + (
+            f": {manifest['error']}" if manifest.get("error") else ""
+        )
+    elif early is not None:
+        note = f"stopped early after epoch {early} of {target} (early_stop_patience)"
+    else:
+        note = ""
     return judged(ok, done, target, "manifest.json#epochs_completed", note)
 
 

@@ -74,6 +74,7 @@ class TrainParams(CellParams):
     schedule: ScheduleConfig = Field(
         default_factory=ScheduleConfig, exclude_if=lambda v: v == ScheduleConfig()
     )
+    early_stop_patience: int = Field(0, ge=0, exclude_if=lambda v: v == 0)
 
 
 class IterativeParams(CellParams):
@@ -217,6 +218,7 @@ def train_network(ctx: JobContext[TrainParams]) -> JobOutput:
         # last_model.pt (resume) and best_model.pt are written every epoch anyway; a numbered
         # checkpoint per epoch would add 7 MB an epoch for the compact PINN (~2 GB in a demo).
         checkpoint_every=p.epochs,
+        early_stop_patience=p.early_stop_patience,
     )
     shape = {"channels": tuple(p.channels), "global_features": p.global_features}
     config = config.model_copy(update={"model": config.model.model_copy(update=shape)})

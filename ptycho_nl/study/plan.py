@@ -186,6 +186,7 @@ def _train_jobs(
                 channels=design.channels,
                 global_features=design.global_features,
                 schedule=design.pinn_schedule if pinn else ScheduleConfig(),
+                early_stop_patience=design.early_stop_patience,
             )
             requires = (c_id,) if source == c_id else (c_id, source)
             job = Job(

@@ -105,6 +105,15 @@ class TrainConfig(StrictModel):
     batch_size: int = Field(32, ge=1)
     seed: int = Field(0, ge=0)
     checkpoint_every: int = Field(1, ge=1, description="keep checkpoint_epoch_<k>.pt every k")
+    # Left out of the dumped config (and so of the digest) when 0: earlier runs keep theirs.
+    early_stop_patience: int = Field(
+        0,
+        ge=0,
+        description="end the run after this many epochs without a lower validation loss (0: "
+        "never); the bundle holds the best epoch's weights either way, so stopping changes "
+        "nothing but the time",
+        exclude_if=lambda v: v == 0,
+    )
     device: Literal["auto", "cpu", "cuda"] = "auto"
     amp: bool = Field(False, description="mixed precision (CUDA only; ignored on CPU)")
     deterministic: bool = Field(True, description="torch deterministic algorithms")

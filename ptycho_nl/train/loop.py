@@ -35,6 +35,7 @@ from ptycho_nl.train.runlog import utc_iso
 from ptycho_nl.train.setup import (
     QcPolicy,
     RunRequest,
+    RunState,
     check_data_qc,
     open_session,
     pick_device,
@@ -141,15 +142,27 @@ def _train(
         ddp.shutdown(ctx)
 
 
+def _patience_ran_out(cfg: TrainConfig, state: RunState, epoch: int) -> bool:
+    """Early stopping: `epoch` (not the last) is `early_stop_patience` epochs past the best."""
+    patience = cfg.early_stop_patience
+    return bool(patience) and 0 < epoch < cfg.epochs and epoch - state.best_epoch >= patience
+
+
 def _run(req: RunRequest, ctx: ddp.DistContext, device: torch.device) -> RunResult:
     # --- set-up: seeds, run directory, the family's data and model, optimiser, resume ------
     s = open_session(req, ctx, device)
     state = start_or_resume(s)
     cfg, model, steps = req.cfg, s.model, s.task.steps_per_epoch
 
+    # A resumed run that had already stopped early trains no further epoch.
+    if _patience_ran_out(cfg, state, state.start_epoch - 1):
+        state.stopped_early_at = state.start_epoch - 1
+
     # --- epochs ----------------------------------------------------------------------------
     with progress_bar(enabled=req.progress and ctx.is_main) as bar:
         for epoch in range(state.start_epoch, req.last_epoch + 1):
+            if state.stopped_early_at is not None:
+                break
             bar_task = bar.add_task(f"epoch {epoch}", total=steps)
             t_epoch = time.perf_counter()
             wait_s, loss_sum, samples, clipped = 0.0, 0.0, 0, 0
@@ -198,8 +211,15 @@ def _run(req: RunRequest, ctx: ddp.DistContext, device: torch.device) -> RunResu
                 epoch,
                 EpochStats(t_epoch, train_s, wait_s, loss_sum, samples, clipped),
             )
+            if _patience_ran_out(cfg, state, epoch):  # every rank sees the same val_loss
+                state.stopped_early_at = epoch
+                s.log.info(
+                    f"Stopping early after epoch {epoch}: no lower val_loss for "
+                    f"{cfg.early_stop_patience} epochs (best at epoch {state.best_epoch})"
+                )
+                break
 
     # --- finish: paused at the session's budget (resume later) or complete with a bundle ---
-    if req.last_epoch < cfg.epochs:
+    if state.stopped_early_at is None and req.last_epoch < cfg.epochs:
         return finish_stopped(s, state)
     return finish_completed(s, state)

@@ -192,6 +192,7 @@ def finish_completed(s: Session, state: RunState) -> RunResult:
         "final_train_loss": history[-1]["train_loss"] if history else None,
         "final_val_loss": history[-1]["val_loss"] if history else None,
         "first_train_loss": history[0]["train_loss"] if history else None,
+        "stopped_early_at": state.stopped_early_at,
     }
     bundle: dict[str, Any] = {}
     if s.ctx.is_main:
@@ -206,7 +207,8 @@ def finish_completed(s: Session, state: RunState) -> RunResult:
         path = req.run_dir / BUNDLE_NAME
         _, sha, size = save_bundle(path, model, config=config_record(req.cfg), meta=meta)
         bundle = {"bundle_path": BUNDLE_NAME, "bundle_sha256": sha, "bundle_size_bytes": size}
-    manifest = _manifest(s, "completed", metrics=final, epochs_completed=req.cfg.epochs, **bundle)
+    done = state.stopped_early_at or req.cfg.epochs
+    manifest = _manifest(s, "completed", metrics=final, epochs_completed=done, **bundle)
     if s.ctx.is_main:
         write_manifest(req.run_dir, manifest)
         s.log.event("bundle", **bundle)

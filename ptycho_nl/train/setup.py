@@ -213,6 +213,7 @@ class RunState:
     history: list[dict[str, Any]] = field(default_factory=list)
     best_val: float = math.inf
     best_epoch: int = 0
+    stopped_early_at: int | None = None  # the epoch early stopping ended the run after
     best_state: dict[str, torch.Tensor] = field(default_factory=dict)
 
 

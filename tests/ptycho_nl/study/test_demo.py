@@ -55,6 +55,7 @@ QUALITY_CELL = StudyDesign(
     tiles_per_side=DEMO.tiles_per_side,
     channels=DEMO.channels,
     global_features=DEMO.global_features,
+    early_stop_patience=DEMO.early_stop_patience,
 )
 
 

@@ -46,6 +46,7 @@ TINY_NETWORKS = StudyDesign(
     pinn_learning_rate=3e-3,
     pinn_schedule={"name": "cosine", "min_lr_factor": 0.05},
     batch_size=8,
+    early_stop_patience=5,  # never reached in 2 epochs: here only its way to the trainer
     tiles_per_side=3,
 )
 
@@ -117,6 +118,8 @@ def test_networks_train_reconstruct_and_are_compared_on_a_tiny_design(tmp_path, 
             assert rates == pytest.approx([TINY_NETWORKS.learning_rate] * 2)
         run = json.loads((tmp_path / f"runs/{job.job_id}/run/manifest.json").read_text())
         assert run["environment"]["torch_threads"] == 1
+        config = json.loads((tmp_path / f"runs/{job.job_id}/run/config.json").read_text())
+        assert config["early_stop_patience"] == 5 and run["metrics"]["stopped_early_at"] is None
         # A study keeps the final numbered checkpoint (with last and best), not one per epoch.
         checkpoints = tmp_path / f"runs/{job.job_id}/run/checkpoints"
         assert sorted(f.name for f in checkpoints.glob("*.pt")) == [
@@ -277,3 +280,9 @@ def test_the_design_s_network_shape_reaches_every_training_job_and_its_digest_on
     assert not {"pinn_schedule", "pinn_learning_rate"} & set(constant.model_dump())
     for job in plan_jobs(constant)[TRAIN]:
         assert "schedule" not in job.params.model_dump()
+    # So does early stopping: the demo's patience reaches both networks' jobs.
+    assert demo.early_stop_patience == 10
+    never = demo.model_copy(update={"early_stop_patience": 0})
+    assert "early_stop_patience" not in never.model_dump() and never.digest != demo.digest
+    assert {j.params.early_stop_patience for j in plan_jobs(demo)[TRAIN]} == {10}
+    assert all("early_stop_patience" not in j.params.model_dump() for j in plan_jobs(never)[TRAIN])

@@ -290,3 +290,39 @@ def test_the_optimizer_steps_all_parameters_at_once_with_the_loops_arithmetic():
             assert torch.equal(a, b)
             moved += not torch.equal(a, start)
         assert moved == len(list(model.parameters()))  # every tensor took the steps
+
+
+def test_early_stopping_ends_where_the_validation_history_says_and_keeps_the_best_weights(
+    tiny_npz, tmp_path, tiny_config
+):
+    from ptycho_nl.gates.post_training import post_training_gate
+
+    updates = {"epochs": 8, "optimizer": {"lr": 3e-2}}  # at this rate val_loss turns up by epoch 8
+    whole = train(tiny_config(**updates), tiny_npz, tmp_path / "whole", progress=False)
+    vals = [e["val_loss"] for e in whole.epochs]
+    # Patience 1, computed directly: the first epoch whose val_loss is not below every earlier one.
+    stop = next((k for k in range(2, 8) if vals[k - 1] >= min(vals[: k - 1])), None)
+    cfg = tiny_config(**updates, early_stop_patience=1)
+    early = train(cfg, tiny_npz, tmp_path / "early", progress=False)
+    assert early.status == "completed"
+    assert [e["val_loss"] for e in early.epochs] == vals[: stop or 8]
+    manifest = json.loads((tmp_path / "early/manifest.json").read_text())
+    assert manifest["epochs_completed"] == (stop or 8)
+    assert manifest["metrics"]["stopped_early_at"] == stop
+    assert stop is not None, f"the validation loss never turned up: {vals}"  # the case tested
+    # The bundle holds the best epoch's weights: the uninterrupted run's, whose best came first.
+    assert vals.index(min(vals)) + 1 < stop
+    ours, theirs = (
+        load_bundle(tmp_path / "early/bundle.zip"),
+        load_bundle(tmp_path / "whole/bundle.zip"),
+    )
+    for (name, a), b in zip(
+        ours.model.state_dict().items(), theirs.model.state_dict().values(), strict=True
+    ):
+        assert torch.equal(a, b), name
+    # Resuming the stopped run trains no further epoch; the post-training gate accepts the stop.
+    again = train(cfg, tiny_npz, tmp_path / "early", resume=True, progress=False)
+    assert again.status == "completed" and len(again.epochs) == stop
+    report = post_training_gate(tmp_path / "early")
+    item = report.item("final_epoch_reached")
+    assert item.verdict == "pass" and "stopped early" in item.note
