@@ -87,8 +87,8 @@ class StudyDesign(StrictModel):
         ge=0,
         description="Both networks stop training after this many epochs without a lower "
         "validation loss (`early_stop_patience` of the training config; 0: never). The bundle "
-        "keeps the best epoch either way, so a run that stops early ends where the whole run "
-        "would have, sooner. Left out of the digest at 0.",
+        "keeps the best epoch either way; a run that stops early loses only a lower validation "
+        "loss it would have reached later. Left out of the digest at 0.",
         exclude_if=lambda v: v == 0,
     )
     iterations: PositiveInt = Field(50, description="Iterations of each iterative solver.")
@@ -175,8 +175,9 @@ PRESETS: dict[str, StudyDesign] = {
         batch_size=16,
         channels=COMPACT_CHANNELS,
         global_features=COMPACT_DENSE,
-        # The dense 1e3 PINN's validation loss is lowest at epoch ~35 of 60 and rises after
-        # (it fits the noise); ten epochs on, the demo stops it with the same bundle.
+        # The dense 1e3 PINN's validation loss bottoms out by epoch ~35 of 60 and rises after
+        # (it fits the noise, at the constant object's floor either way): stopped, it saves
+        # ~28 of its epochs (docs/performance.md, finding NET-006).
         early_stop_patience=10,
         iterations=40,
         tiles_per_side=4,

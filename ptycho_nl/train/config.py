@@ -110,8 +110,8 @@ class TrainConfig(StrictModel):
         0,
         ge=0,
         description="end the run after this many epochs without a lower validation loss (0: "
-        "never); the bundle holds the best epoch's weights either way, so stopping changes "
-        "nothing but the time",
+        "never); the bundle holds the best epoch's weights either way, so a stopped run loses "
+        "only what a later, lower validation loss would have given",
         exclude_if=lambda v: v == 0,
     )
     device: Literal["auto", "cpu", "cuda"] = "auto"
