@@ -54,6 +54,11 @@ def mean_across_ranks(value: float, ctx: DistContext, device: torch.device) -> f
     return float(tensor.item()) / ctx.world_size
 
 
+def any_rank(flag: bool, ctx: DistContext, device: torch.device) -> bool:
+    """True on every rank when `flag` is true on any (the flag itself with one process)."""
+    return mean_across_ranks(float(flag), ctx, device) > 0
+
+
 def broadcast_text(text: str, ctx: DistContext) -> str:
     """Rank 0's string on every rank (used to check that all ranks share one digest)."""
     if not ctx.enabled:

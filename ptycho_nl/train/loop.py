@@ -155,7 +155,7 @@ def _run(req: RunRequest, ctx: ddp.DistContext, device: torch.device) -> RunResu
     cfg, model, steps = req.cfg, s.model, s.task.steps_per_epoch
 
     # A resumed run that had already stopped early trains no further epoch.
-    if _patience_ran_out(cfg, state, state.start_epoch - 1):
+    if ddp.any_rank(_patience_ran_out(cfg, state, state.start_epoch - 1), ctx, s.device):
         state.stopped_early_at = state.start_epoch - 1
 
     # --- epochs ----------------------------------------------------------------------------
@@ -211,7 +211,8 @@ def _run(req: RunRequest, ctx: ddp.DistContext, device: torch.device) -> RunResu
                 epoch,
                 EpochStats(t_epoch, train_s, wait_s, loss_sum, samples, clipped),
             )
-            if _patience_ran_out(cfg, state, epoch):  # every rank sees the same val_loss
+            # Decided together: ranks that stopped apart would leave the others waiting.
+            if ddp.any_rank(_patience_ran_out(cfg, state, epoch), ctx, s.device):
                 state.stopped_early_at = epoch
                 s.log.info(
                     f"Stopping early after epoch {epoch}: no lower val_loss for "

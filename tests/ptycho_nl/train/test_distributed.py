@@ -51,3 +51,38 @@ def test_torchrun_two_gloo_processes(tiny_npz, tiny_config, tmp_path):
         "checkpoint_epoch_2.pt",
         "last_model.pt",
     ]
+
+
+@pytest.mark.slow
+def test_torchrun_ranks_stop_early_together(tiny_npz, tiny_config, tmp_path):
+    # At this rate the tiny network saturates at once, so its validation loss never falls after
+    # epoch 1: patience 1 stops the run after epoch 2, and every rank must stop there with it
+    # (a rank left in the next epoch's collectives would hang the job until its timeout).
+    cfg = tiny_config(epochs=6, optimizer={"lr": 0.1}, early_stop_patience=1)
+    config = tmp_path / "train.json"
+    config.write_text(cfg.model_dump_json())
+    torchrun = shutil.which("torchrun")
+    launcher = [torchrun] if torchrun else [sys.executable, "-m", "torch.distributed.run"]
+    run = tmp_path / "run"
+    proc = subprocess.run(
+        [
+            *launcher,
+            "--standalone",
+            "--nproc_per_node=2",
+            "-m",
+            "ptycho_nl.train",
+            *train_args(config, tiny_npz, run),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    summaries = [json.loads(x) for x in proc.stdout.splitlines() if x.startswith("{")]
+    assert sorted(s["rank"] for s in summaries) == [0, 1]
+    assert all(s["status"] == "completed" for s in summaries)
+    metrics = json.loads((run / "logs/metrics.json").read_text())
+    vals = [e["val_loss"] for e in metrics["epochs"]]
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["metrics"]["stopped_early_at"] == manifest["epochs_completed"] == len(vals)
+    assert len(vals) < 6 and vals[-1] >= min(vals[:-1])  # stopped where patience ran out
