@@ -50,11 +50,12 @@ class StudyDesign(StrictModel):
     epochs: PositiveInt = Field(4, description="Training epochs of the supervised network.")
     batch_size: PositiveInt = 16
     learning_rate: PositiveFloat = 2e-3
-    pinn_gridsize: Literal[1, 2] = Field(
+    pinn_gridsize: Literal[1, 2, 3] = Field(
         2,
         description="Neighbour groups of the PINN: 2 merges each 2x2 group on one canvas before "
         "the Poisson loss; 1 leaves each pattern alone, which does not determine its patch "
-        "(finding NET-001). The supervised network always trains on single patterns.",
+        "(finding NET-001); 3 merges 3x3 groups, a little better per epoch at ~1.8x its time "
+        "(finding NET-007). The supervised network always trains on single patterns.",
     )
     pinn_epochs: PositiveInt = Field(60, description="Training epochs of the PINN.")
     # Both left out of the digest at their defaults (older designs keep theirs).

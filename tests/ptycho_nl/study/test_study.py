@@ -208,6 +208,7 @@ def test_no_library_function_looks_like_a_test_to_pytest():
         ({"views": [{"name": "dense", "overlap": 1.2}]}, "views.0.overlap"),
         ({"views": [{"name": "dense", "overlap": 0.0}]}, "views.0.overlap"),
         ({"epochs": 0}, "epochs"),
+        ({"pinn_gridsize": 4}, "pinn_gridsize"),
         ({"colour": "blue"}, "colour"),
     ],
 )
@@ -286,3 +287,17 @@ def test_the_design_s_network_shape_reaches_every_training_job_and_its_digest_on
     assert "early_stop_patience" not in never.model_dump() and never.digest != demo.digest
     assert {j.params.early_stop_patience for j in plan_jobs(demo)[TRAIN]} == {10}
     assert all("early_stop_patience" not in j.params.model_dump() for j in plan_jobs(never)[TRAIN])
+
+
+def test_a_gridsize_3_design_trains_the_pinn_on_groups_of_nine(tmp_path):
+    # Validated (model_copy would not be): the design itself must accept a gridsize of 3.
+    design = StudyDesign.model_validate(
+        {**TINY_NETWORKS.model_dump(), "pinn_gridsize": 3, "models": ["pinn"]}
+    )
+    result = run_study(design, tmp_path)
+    assert result.failed_jobs == 0
+    (job,) = load_manifest(tmp_path, TRAIN.key).jobs.values()
+    assert job.params["gridsize"] == 3
+    run = tmp_path / f"runs/{job.job_id}/run"
+    assert json.loads((run / "config.json").read_text())["data"]["gridsize"] == 3
+    assert job.metrics["last_train_loss"] < job.metrics["first_train_loss"]
