@@ -11,8 +11,13 @@ from tools.common.markdown import escape_cell
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
 
-def evidence_line(record: AttemptRecord) -> str:
-    """Counts for the ledger entry: `RED 2 failed; GREEN 5 passed; collect 5`."""
+def evidence_line(record: AttemptRecord, *, validity: bool = True) -> str:
+    """Counts for the ledger entry: `RED 2 failed; GREEN 5 passed; collect 5`, from the last
+    run of each kind. An attempt with several runs of a kind says how many were valid
+    (`RED 1 failed (4 of 5 REDs valid)`), so one invalid last run does not hide the others,
+    nor one valid last run the invalid ones. `validity=False`: the line as renderers before
+    2026-12-04 wrote it (the last run only), which `tools verify` still accepts for hubs sealed
+    then."""
     parts = []
     for kind, label in (("red", "RED"), ("green", "GREEN")):
         runs = [run for run in record.runs if run.kind == kind and run.pytest is not None]
@@ -20,16 +25,20 @@ def evidence_line(record: AttemptRecord) -> str:
             last = runs[-1].pytest
             count = last.failed if kind == "red" else last.passed
             word = "failed" if kind == "red" else "passed"
-            parts.append(f"{label} {count} {word}{'' if runs[-1].valid else ' (invalid)'}")
+            notes = [] if runs[-1].valid else ["invalid"]
+            if validity and len(runs) > 1:
+                notes.append(f"{sum(run.valid for run in runs)} of {len(runs)} {label}s valid")
+            parts.append(f"{label} {count} {word}" + (f" ({'; '.join(notes)})" if notes else ""))
     if record.collections:
         parts.append(f"collected {record.collections[-1].count}")
     return "; ".join(parts)
 
 
-def render_summary(record: AttemptRecord) -> str:
-    """summary.md from the record through `templates/summary.md.j2`."""
+def render_summary(record: AttemptRecord, *, validity: bool = True) -> str:
+    """summary.md from the record through `templates/summary.md.j2` (`validity`: see
+    `evidence_line`)."""
     return _template().render(
-        record=record, evidence=evidence_line(record), metrics=_metrics(record)
+        record=record, evidence=evidence_line(record, validity=validity), metrics=_metrics(record)
     )
 
 
