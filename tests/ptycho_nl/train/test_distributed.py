@@ -9,26 +9,21 @@ import pytest
 from train_runs import train_args
 
 
+def _torchrun(config, data, run) -> subprocess.CompletedProcess:
+    """`ptycho_nl.train` in 2 gloo processes on this machine."""
+    torchrun = shutil.which("torchrun")
+    launcher = [torchrun] if torchrun else [sys.executable, "-m", "torch.distributed.run"]
+    argv = [*launcher, "--standalone", "--nproc_per_node=2", "-m", "ptycho_nl.train"]
+    args = train_args(config, data, run)
+    return subprocess.run([*argv, *args], capture_output=True, text=True, timeout=180)
+
+
 @pytest.mark.slow
 def test_torchrun_two_gloo_processes(tiny_npz, tiny_config, tmp_path):
     config = tmp_path / "train.json"
     config.write_text(tiny_config(epochs=2).model_dump_json())
-    torchrun = shutil.which("torchrun")
-    launcher = [torchrun] if torchrun else [sys.executable, "-m", "torch.distributed.run"]
     run = tmp_path / "run"
-    proc = subprocess.run(
-        [
-            *launcher,
-            "--standalone",
-            "--nproc_per_node=2",
-            "-m",
-            "ptycho_nl.train",
-            *train_args(config, tiny_npz, run),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
+    proc = _torchrun(config, tiny_npz, run)
     assert proc.returncode == 0, proc.stderr[-3000:]
     summaries = [json.loads(x) for x in proc.stdout.splitlines() if x.startswith("{")]
     assert sorted(s["rank"] for s in summaries) == [0, 1]
@@ -61,22 +56,8 @@ def test_torchrun_ranks_stop_early_together(tiny_npz, tiny_config, tmp_path):
     cfg = tiny_config(epochs=6, optimizer={"lr": 0.1}, early_stop_patience=1)
     config = tmp_path / "train.json"
     config.write_text(cfg.model_dump_json())
-    torchrun = shutil.which("torchrun")
-    launcher = [torchrun] if torchrun else [sys.executable, "-m", "torch.distributed.run"]
     run = tmp_path / "run"
-    proc = subprocess.run(
-        [
-            *launcher,
-            "--standalone",
-            "--nproc_per_node=2",
-            "-m",
-            "ptycho_nl.train",
-            *train_args(config, tiny_npz, run),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
+    proc = _torchrun(config, tiny_npz, run)
     assert proc.returncode == 0, proc.stderr[-3000:]
     summaries = [json.loads(x) for x in proc.stdout.splitlines() if x.startswith("{")]
     assert sorted(s["rank"] for s in summaries) == [0, 1]
