@@ -19,6 +19,7 @@ from ptycho_nl.cli import app
 from ptycho_nl.data.shardset import read_index
 from ptycho_nl.gates.data_qc import run_data_qc
 from ptycho_nl.io_utils import sha256_file
+from ptycho_nl.provenance import git_sha
 from ptycho_nl.simulate import PRESETS, simulate_train_test
 from ptycho_nl.simulate.dataset import scene
 from ptycho_nl.simulate.pilot import config_differences
@@ -198,6 +199,10 @@ def test_a_killed_generation_resumes_with_the_missing_shards_only(tmp_path):
     written = [e.index for e in before.shards if e.sha256 is not None]
     assert written == [0, 1] and not before.complete
     kept = {i: (out / before.shards[i].file).stat().st_mtime_ns for i in written}
+    # Shards record the checkout's HEAD, which this process cached when an earlier test asked;
+    # the killed subprocess read it afresh. Read it afresh here too: a commit made while the
+    # suite runs once made this comparison fail on metadata alone.
+    git_sha.cache_clear()
     index, generated = write_shard_set(SCALE, out, 4)
     assert generated == [2, 3] and index.complete
     assert {i: (out / index.shards[i].file).stat().st_mtime_ns for i in written} == kept
