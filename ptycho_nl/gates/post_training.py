@@ -57,6 +57,20 @@ def no_error_lines(run: RunFiles, t: T) -> Finding:
     return passed(0, 0, run.rel(run.log_path))
 
 
+def _stopped_early(run: RunFiles, early: object, done: object) -> bool:
+    """The manifest's early stop is what the config and the epoch log say happened: patience
+    set, the log ending at that epoch, and that many epochs past its lowest val_loss."""
+    patience = run.config().get("early_stop_patience", 0)
+    epochs = run.epochs()
+    if not (isinstance(patience, int) and patience > 0 and early == done == len(epochs)):
+        return False
+    vals = [e.get("val_loss") for e in epochs]
+    if not all(isinstance(v, int | float) for v in vals):
+        return False
+    best = vals.index(min(vals)) + 1
+    return early - best >= patience
+
+
 @LOG_CHECKS.item("final_epoch_reached")
 def final_epoch_reached(run: RunFiles, t: T) -> Finding:
     """The job completed every configured epoch, or early stopping ended it (manifest status
@@ -65,7 +79,7 @@ def final_epoch_reached(run: RunFiles, t: T) -> Finding:
     done, status = manifest.get("epochs_completed"), manifest.get("status")
     early = (manifest.get("metrics") or {}).get("stopped_early_at")
     finished = status in ("completed", "skipped")
-    ok = finished and (done == target or (early is not None and done == early))
+    ok = finished and (done == target or (early is not None and _stopped_early(run, early, done)))
     if not ok:
         note = f"manifest status {status}" + (
             f": {manifest['error']}" if manifest.get("error") else ""

@@ -326,3 +326,14 @@ def test_early_stopping_ends_where_the_validation_history_says_and_keeps_the_bes
     report = post_training_gate(tmp_path / "early")
     item = report.item("final_epoch_reached")
     assert item.verdict == "pass" and "stopped early" in item.note
+    # A run cut short by its epoch budget, its manifest edited to claim an early stop, does not
+    # pass: the config has no patience and its epoch log shows no stalled validation loss.
+    cut = train(
+        tiny_config(**updates), tiny_npz, tmp_path / "cut", progress=False, stop_after_epoch=2
+    )
+    assert cut.status == "stopped_budget"
+    forged = json.loads((tmp_path / "cut/manifest.json").read_text())
+    forged.update(status="completed", epochs_completed=2)
+    forged["metrics"] = {**(forged["metrics"] or {}), "stopped_early_at": 2}
+    (tmp_path / "cut/manifest.json").write_text(json.dumps(forged))
+    assert post_training_gate(tmp_path / "cut").item("final_epoch_reached").verdict == "fail"
