@@ -13,6 +13,7 @@ from ptycho_nl.cli import (
     data_cmds,
     gate_cmds,
     measured_cmds,
+    pretrained_cmds,
     recon_cmds,
     report_cmds,
     study_cmds,
@@ -40,6 +41,7 @@ for _module in (
     report_cmds,
     gate_cmds,
     measured_cmds,
+    pretrained_cmds,
 ):
     _module.register(app)
 

@@ -71,6 +71,14 @@ def reconstruct_command(
     bundle: Annotated[
         Path | None, typer.Option("--bundle", help="Trained model bundle.zip (network recon).")
     ] = None,
+    pretrained: Annotated[
+        str | None,
+        typer.Option(
+            "--pretrained",
+            help="A bundle shipped with the package (`ptycho-nl pretrained list`), loaded only "
+            "if its SHA-256 is the index's; in place of --bundle.",
+        ),
+    ] = None,
     method: Annotated[str | None, _solver("Iterative solver: epie, rpie or lsqml.")] = None,
     refine: Annotated[
         str | None,
@@ -129,6 +137,7 @@ def reconstruct_command(
 ) -> None:
     """Reconstruct an object from an NPZ with a trained bundle or an iterative solver, or both
     (--bundle with --refine: the network's object warm-starts the solver; --iterations 0 keeps it).
+    --pretrained NAME takes a bundle shipped with the package in place of --bundle.
 
     Solver options not given keep IterativeOptions' defaults (listed below); --set reaches every
     field, e.g. --set probe_beta=0.5 --set probe_update_start=5.
@@ -136,14 +145,27 @@ def reconstruct_command(
     from ptycho_nl.errors import PtychoError
 
     with reporting(as_json, failures=(PtychoError, ValueError)):
-        if (bundle is None) == (method is None):
+        if (bundle is not None) + (pretrained is not None) + (method is not None) != 1:
             raise CommandError(
-                "give exactly one of --bundle BUNDLE.zip or --method epie|rpie|lsqml"
+                "give exactly one of --bundle BUNDLE.zip, --pretrained NAME or "
+                "--method epie|rpie|lsqml"
             )
+        expected = None
+        if pretrained is not None:
+            from ptycho_nl.errors import BundleError
+            from ptycho_nl.pretrained.index import bundle_file, find_entry
+
+            try:
+                entry = find_entry(pretrained)
+            except BundleError as exc:
+                raise CommandError(str(exc)) from None
+            bundle, expected = bundle_file(entry), entry.sha256
         if (quality or half_split) and method is None:
             raise CommandError("--quality and --half-split need an iterative --method")
         if refine is not None and bundle is None:
-            raise CommandError("--refine refines a network's object: give --bundle BUNDLE.zip")
+            raise CommandError(
+                "--refine refines a network's object: give --bundle BUNDLE.zip or --pretrained NAME"
+            )
         solver_flags = {
             "iterations": iterations, "batch_size": batch_size, "alpha": alpha, "beta": beta,
             "update_probe": update_probe, "order": order, "subpixel": subpixel,
@@ -160,7 +182,7 @@ def reconstruct_command(
             if passes is None or passes > 0:
                 flags = {**solver_flags, "method": refine, "iterations": passes}
                 options = _solver_options(flags, sets or [])
-            given = dict(batch_size=batch_size, device=device)
+            given = dict(batch_size=batch_size, device=device, expected_sha256=expected)
             kwargs = {k: v for k, v in given.items() if v is not None}
             record = reconstruct_hybrid_to_dir(
                 bundle, data, out, refine=options, progress=progress, **kwargs
@@ -172,7 +194,7 @@ def reconstruct_command(
                 raise CommandError("--set sets solver options; it does not apply with --bundle")
             given = dict(
                 chunk=chunk, batch_size=batch_size, device=device, phase_sync=phase_sync,
-                precision=precision,
+                precision=precision, expected_sha256=expected,
             )  # fmt: skip
             kwargs = {k: v for k, v in given.items() if v is not None}  # else the library's
             record = reconstruct_network_to_dir(bundle, data, out, **kwargs)

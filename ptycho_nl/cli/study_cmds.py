@@ -86,14 +86,22 @@ def _design(design_file: Path | None, preset: str | None):
 
     if (design_file is None) == (preset is None):
         raise CommandError("give exactly one of --design FILE or --preset NAME")
+    from ptycho_nl.study.plan import check_pretrained
+
     if preset is not None:
         if preset not in PRESETS:
             raise CommandError(f"unknown preset {preset!r}; choose from {', '.join(PRESETS)}")
-        return PRESETS[preset]
+        chosen = PRESETS[preset]
+    else:
+        try:
+            chosen = load_config(StudyDesign, design_file)
+        except ConfigError as exc:
+            raise CommandError(str(exc)) from None  # an invalid design is a usage error: exit 2
     try:
-        return load_config(StudyDesign, design_file)
+        check_pretrained(chosen)  # a shipped bundle named but fitting no cell: usage too
     except ConfigError as exc:
-        raise CommandError(str(exc)) from None  # an invalid design is a usage error: exit 2
+        raise CommandError(f"{design_file or preset}: {exc}") from None
+    return chosen
 
 
 @study_app.command("run")

@@ -97,13 +97,16 @@ def reconstruct_network_to_dir(
     device: str = "cpu",
     phase_sync: bool = True,
     precision: str = "float32",
+    expected_sha256: str | None = None,
 ) -> ReconRecord:
-    """Reconstruct an NPZ with a trained bundle (streamed in chunks) and write `out_dir`."""
+    """Reconstruct an NPZ with a trained bundle (streamed in chunks) and write `out_dir`.
+
+    expected_sha256 : the bundle's hash (None: its run's manifest.json, when beside it)."""
     from ptycho_nl.data.npz import load_npz
     from ptycho_nl.recon.network import reconstruct_from_bundle
     from ptycho_nl.train.bundle import load_bundle
 
-    bundle = load_bundle(bundle_path)
+    bundle = load_bundle(bundle_path, expected_sha256=expected_sha256)
     data = load_npz(data_path, mmap=True)
     start = time.perf_counter()
     result = reconstruct_from_bundle(
@@ -149,15 +152,18 @@ def reconstruct_hybrid_to_dir(
     batch_size: int = 256,
     device: str = "cpu",
     progress: bool = False,
+    expected_sha256: str | None = None,
 ) -> ReconRecord:
-    """The network's object refined by `refine` (IterativeOptions, or None: no refinement)."""
+    """The network's object refined by `refine` (IterativeOptions, or None: no refinement).
+
+    expected_sha256 : the bundle's hash (None: its run's manifest.json, when beside it)."""
     import torch
 
     from ptycho_nl.data.npz import load_npz
     from ptycho_nl.recon.hybrid import reconstruct_hybrid
     from ptycho_nl.train.bundle import load_bundle
 
-    bundle = load_bundle(bundle_path)
+    bundle = load_bundle(bundle_path, expected_sha256=expected_sha256)
     data = load_npz(data_path)
     trace = quality_trace(data)
     result = reconstruct_hybrid(

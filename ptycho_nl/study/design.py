@@ -107,6 +107,14 @@ class StudyDesign(StrictModel):
         description="Solvers that refine each trained network's object (hybrid arms, compared "
         "as '<network>+<solver>'); empty: no hybrid arm.",
     )
+    pretrained: list[str] = Field(
+        default_factory=list,
+        description="Shipped pretrained bundles (`ptycho-nl pretrained list`) scored beside the "
+        "networks trained here, compared as '<model>-pretrained' (and refined by each `hybrid` "
+        "solver): each goes to the one cell whose data it was trained on, and a name that fits "
+        "no cell of the design is an error. Left out of the digest when empty.",
+        exclude_if=lambda v: not v,
+    )
     hybrid_iterations: PositiveInt = Field(
         10, description="Refinement passes of each hybrid arm (from the network's object)."
     )
@@ -126,10 +134,14 @@ class StudyDesign(StrictModel):
         names = [v.name for v in self.views]
         if len(set(names)) != len(names):
             raise ValueError(f"view names must be distinct, got {names}")
-        if not self.models and not self.iterative:
-            raise ValueError("a study needs at least one model or iterative solver")
-        if self.hybrid and not self.models:
-            raise ValueError("hybrid arms refine a network's object: list at least one model")
+        if not self.models and not self.iterative and not self.pretrained:
+            raise ValueError("a study needs at least one model, pretrained bundle or solver")
+        if self.hybrid and not self.models and not self.pretrained:
+            raise ValueError(
+                "hybrid arms refine a network's object: list at least one model or pretrained bundle"
+            )
+        if len(set(self.pretrained)) != len(self.pretrained):
+            raise ValueError(f"pretrained bundles must be distinct, got {self.pretrained}")
         if self.patch_size % 2:
             raise ValueError(f"patch_size must be even, got {self.patch_size}")
         if self.object_size < 3 * self.patch_size:
@@ -180,6 +192,8 @@ PRESETS: dict[str, StudyDesign] = {
         # (it fits the noise, at the constant object's floor either way): stopped, it saves
         # ~28 of its epochs (docs/performance.md, finding NET-006).
         early_stop_patience=10,
+        # The same PINN on the dense 1e5 cell trained for 120 epochs (docs/study.md).
+        pretrained=["demo-pinn-d1e5-dense"],
         iterations=40,
         tiles_per_side=4,
     ),

@@ -104,13 +104,16 @@ def summary_table(result: StudyResult) -> str:
     """A short plain-text results table for the terminal."""
     from ptycho_nl.evaluate.metrics import AMPLITUDE_SSIM, NRMSE, PHASE_SSIM
 
+    # The method column as wide as its longest name ("pinn-pretrained+epie"), so columns align.
+    width = max([12, *(len(r["method"]) for r in result.rows)])
     lines = [
-        f"{'view':<8} {'dose':>8} {'method':<12} {'phase SSIM':>10} {'amp SSIM':>9} {'NRMSE':>7}"
+        f"{'view':<8} {'dose':>8} {'method':<{width}} {'phase SSIM':>10} {'amp SSIM':>9} "
+        f"{'NRMSE':>7}"
     ]
     for r in result.rows:
         lines.append(
-            f"{r['view']:<8} {r['dose']:>8.0e} {r['method']:<12} {r[PHASE_SSIM.name]:>10.3f} "
-            f"{r[AMPLITUDE_SSIM.name]:>9.3f} {r[NRMSE.name]:>7.3f}"
+            f"{r['view']:<8} {r['dose']:>8.0e} {r['method']:<{width}} "
+            f"{r[PHASE_SSIM.name]:>10.3f} {r[AMPLITUDE_SSIM.name]:>9.3f} {r[NRMSE.name]:>7.3f}"
         )
     counts = ", ".join(
         f"{p}: {c['completed'] + c['skipped']}/{sum(c.values())}" for p, c in result.phases.items()

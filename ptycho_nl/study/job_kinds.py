@@ -5,7 +5,8 @@ C `generate` simulates one (dose, view) cell and splits it by region into train.
 QC gate on them (`qc.json`; a failed gate fails the job). D `describe_view`
 validates those files and measures the overlap actually achieved (a view's name and requested
 overlap are not taken on trust). E `train_network` trains on the training region and
-reconstructs the test region from the bundle. F `run_iterative` runs one solver (known probe)
+reconstructs the test region from the bundle; `use_pretrained` does the same with a shipped
+bundle (`ptycho_nl/pretrained`). F `run_iterative` runs one solver (known probe)
 on the test patterns; `run_hybrid` refines a trained network's test-region object with one. The comparison (G) lives in `study/compare.py`.
 """
 
@@ -84,10 +85,20 @@ class IterativeParams(CellParams):
 
 
 class HybridParams(IterativeParams):
-    """A network (its training job's bundle) refined by `method` for `iterations` passes."""
+    """A network (its training job's bundle, or a shipped one) refined by `method` for
+    `iterations` passes."""
 
     model: ModelName
-    train_seed: int
+    train_seed: int | None  # None for a shipped bundle, which no seed of this study trained
+    # Left out when None, so the input digests of hybrids planned before it hold.
+    pretrained: str | None = Field(None, exclude_if=lambda v: v is None)
+
+
+class PretrainedParams(CellParams):
+    """A shipped bundle (`ptycho_nl/pretrained`), named and pinned to the hash the plan saw."""
+
+    name: str
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
 
 
 class ViewRecord(BaseModel):
@@ -247,6 +258,41 @@ def train_network(ctx: JobContext[TrainParams]) -> JobOutput:
     )
 
 
+def use_pretrained(ctx: JobContext[PretrainedParams]) -> JobOutput:
+    """Copy the shipped bundle into the job (hash checked) and reconstruct the test region."""
+    import shutil
+
+    from ptycho_nl.errors import BundleError
+    from ptycho_nl.io_utils import atomic_write
+    from ptycho_nl.pretrained.index import bundle_file, find_entry
+    from ptycho_nl.recon.jobs import reconstruct_network_to_dir
+
+    p = ctx.params
+    entry = find_entry(p.name)
+    if entry.sha256 != p.sha256:
+        raise BundleError(
+            f"pretrained {p.name}: the index now records sha256 {entry.sha256}, the study was "
+            f"planned with {p.sha256}; re-run the study to plan it afresh"
+        )
+    bundle = ctx.out_dir / "bundle.zip"
+    atomic_write(bundle, lambda tmp: shutil.copyfile(bundle_file(entry), tmp))
+    record = reconstruct_network_to_dir(
+        bundle, ctx.inputs["test"], ctx.out_dir / "recon", expected_sha256=p.sha256
+    )
+    return JobOutput(
+        outputs={
+            "bundle": ctx.rel(bundle),
+            "object": ctx.rel(ctx.out_dir / "recon" / "object.npy"),
+        },
+        metrics={
+            "epochs": entry.epochs_trained,
+            "training_seconds": entry.training_seconds,
+            "inference_seconds": record.total_seconds,
+        },
+        config_digest=p.sha256,
+    )
+
+
 def run_iterative(ctx: JobContext[IterativeParams]) -> JobOutput:
     from ptycho_nl.recon.jobs import reconstruct_iterative_to_dir
     from ptycho_nl.recon.options import IterativeOptions
@@ -271,9 +317,16 @@ def run_hybrid(ctx: JobContext[HybridParams]) -> JobOutput:
 
     p = ctx.params
     options = IterativeOptions(method=p.method, iterations=p.iterations, seed=p.seed)
+    # A trained bundle is checked against its run's manifest; a shipped one against the index.
+    expected = None
+    if p.pretrained is not None:
+        from ptycho_nl.pretrained.index import find_entry
+
+        expected = find_entry(p.pretrained).sha256
     record = reconstruct_hybrid_to_dir(
-        ctx.inputs["bundle"], ctx.inputs["test"], ctx.out_dir, refine=options
-    )
+        ctx.inputs["bundle"], ctx.inputs["test"], ctx.out_dir, refine=options,
+        expected_sha256=expected,
+    )  # fmt: skip
     return JobOutput(
         outputs={"object": ctx.rel(ctx.out_dir / "object.npy")},
         metrics={
@@ -324,3 +377,4 @@ VIEW_JOB = JobKind("describe_view", describe_view, ViewParams)
 TRAIN_JOB = JobKind("train_network", train_network, TrainParams)
 ITERATIVE_JOB = JobKind("run_iterative", run_iterative, IterativeParams)
 HYBRID_JOB = JobKind("run_hybrid", run_hybrid, HybridParams)
+PRETRAINED_JOB = JobKind("use_pretrained", use_pretrained, PretrainedParams)

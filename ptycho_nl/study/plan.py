@@ -17,12 +17,14 @@ from ptycho_nl.study.job_kinds import (
     HYBRID_JOB,
     ITERATIVE_JOB,
     OBJECTS_JOB,
+    PRETRAINED_JOB,
     TRAIN_JOB,
     VIEW_JOB,
     GenerateParams,
     HybridParams,
     IterativeParams,
     ObjectsParams,
+    PretrainedParams,
     TrainParams,
     ViewParams,
 )
@@ -67,10 +69,28 @@ class _Recon(NamedTuple):
     method: str
     job: Job
     path: str
+    bundle: str | None = None  # a network's bundle, which its hybrid arms refine from
+
+
+def generate_params(design: StudyDesign, dose: float, view: ViewSpec) -> GenerateParams:
+    """What the (dose, view) cell's data are simulated from: a shipped bundle fits the cell
+    whose parameters equal the ones it was trained on."""
+    return GenerateParams(
+        dose=dose,
+        view=view.name,
+        overlap=view.overlap,
+        object_kind=design.object_kind,
+        object_size=design.object_size,
+        patch_size=design.patch_size,
+        seed=design.simulation_seed,
+    )
 
 
 def plan_jobs(design: StudyDesign) -> dict[Phase, list[Job]]:
-    """Every job of every phase, in a stable order, with inputs as study-relative paths."""
+    """Every job of every phase, in a stable order, with inputs as study-relative paths.
+
+    ConfigError when a pretrained bundle of the design is unknown or fits none of its cells."""
+    check_pretrained(design)
     phases: dict[Phase, list[Job]] = {p: [] for p in PHASES}
     for dose in design.doses:
         for view in design.views:
@@ -79,24 +99,33 @@ def plan_jobs(design: StudyDesign) -> dict[Phase, list[Job]]:
     return phases
 
 
+def check_pretrained(design: StudyDesign) -> None:
+    """ConfigError when a pretrained bundle the design names is unknown or fits no cell."""
+    from ptycho_nl.errors import BundleError, ConfigError
+    from ptycho_nl.pretrained.index import find_entry
+
+    cells = [generate_params(design, d, v) for d in design.doses for v in design.views]
+    for name in design.pretrained:
+        try:
+            entry = find_entry(name)
+        except BundleError as exc:
+            raise ConfigError(f"design {design.name}: pretrained: {exc}") from None
+        if entry.data not in cells:
+            d = entry.data
+            raise ConfigError(
+                f"design {design.name}: pretrained {name} was trained on dose {d.dose:g}, view "
+                f"{d.view} (overlap {d.overlap}), a {d.object_size}-pixel {d.object_kind} object "
+                f"(seed {d.seed}) with {d.patch_size}-pixel patterns; no cell of the design is that"
+            )
+
+
 def _cell_jobs(design: StudyDesign, dose: float, view: ViewSpec) -> list[tuple[Phase, Job]]:
     """The jobs of one (dose, view) cell, each with its phase."""
     tag = cell_tag(dose, view.name)
     cell = {"dose": dose, "view": view.name}
     c_id = GENERATE.job_id(tag)
-    generate = Job(
-        c_id,
-        GENERATE_JOB,
-        GenerateParams(
-            **cell,
-            overlap=view.overlap,
-            object_kind=design.object_kind,
-            object_size=design.object_size,
-            patch_size=design.patch_size,
-            seed=design.simulation_seed,
-        ),
-        cost=_generate_cost(view.overlap),
-    )
+    data = generate_params(design, dose, view)
+    generate = Job(c_id, GENERATE_JOB, data, cost=_generate_cost(view.overlap))
     files = {name: f"{GENERATE.job_dir(c_id)}/{name}.npz" for name in ("train", "test")}
     d_id = VIEWS.job_id(tag)
     describe = Job(
@@ -128,6 +157,7 @@ def _cell_jobs(design: StudyDesign, dose: float, view: ViewSpec) -> list[tuple[P
         network_files = {**files, "train": f"{GENERATE.job_dir(o_id)}/objects.npz"}
         network_source = o_id
     trained = _train_jobs(design, cell, tag, network_files, c_id, network_source, view.overlap)
+    trained += _pretrained_jobs(design, cell, tag, files, c_id, data)
     recons = [
         *trained,
         *_iterative_jobs(design, cell, tag, files, c_id, view.overlap),
@@ -197,7 +227,38 @@ def _train_jobs(
                 requires=requires,
                 cost=_training_cost(params, overlap),
             )
-            out.append(_Recon(TRAIN, method, job, f"{TRAIN.job_dir(e_id)}/recon/object.npy"))
+            path = f"{TRAIN.job_dir(e_id)}/recon/object.npy"
+            out.append(_Recon(TRAIN, method, job, path, f"{TRAIN.job_dir(e_id)}/run/bundle.zip"))
+    return out
+
+
+def _pretrained_jobs(
+    design: StudyDesign,
+    cell: dict,
+    tag: str,
+    files: dict[str, str],
+    c_id: str,
+    data: GenerateParams,
+) -> list[_Recon]:
+    """One job per shipped bundle trained on this cell's data: its test-region object."""
+    from ptycho_nl.pretrained.index import find_entry
+
+    out = []
+    for name in design.pretrained:
+        entry = find_entry(name)
+        if entry.data != data:
+            continue
+        e_id = TRAIN.job_id(tag, "pretrained", name)
+        job = Job(
+            e_id,
+            PRETRAINED_JOB,
+            PretrainedParams(**cell, name=name, sha256=entry.sha256),
+            inputs={"test": files["test"]},
+            requires=(c_id,),
+            cost=0.3,  # inference only: it was trained when it was made
+        )
+        path = f"{TRAIN.job_dir(e_id)}/recon/object.npy"
+        out.append(_Recon(TRAIN, entry.method, job, path, f"{TRAIN.job_dir(e_id)}/bundle.zip"))
     return out
 
 
@@ -231,13 +292,22 @@ def _hybrid_jobs(
     trained: list[_Recon],
     overlap: float,
 ) -> list[_Recon]:
-    """One job per (trained network, hybrid solver): the network's bundle refines from its
-    test-region object; compared as '<network method>+<solver>'."""
+    """One job per (network, hybrid solver): the network's bundle refines from its test-region
+    object; compared as '<network method>+<solver>'. Networks are trained or shipped ones."""
     out = []
     for net in trained:
         params = net.job.params
+        shipped = isinstance(params, PretrainedParams)
+        if shipped:
+            from ptycho_nl.pretrained.index import find_entry
+
+            model, train_seed, source = find_entry(params.name).model, None, params.name
+            id_parts = ("pretrained", params.name)
+        else:
+            model, train_seed, source = params.model, params.seed, None
+            id_parts = (params.model, f"s{params.seed}")
         for method in design.hybrid:
-            f_id = ITERATIVE.job_id(tag, "hybrid", params.model, f"s{params.seed}", method)
+            f_id = ITERATIVE.job_id(tag, "hybrid", *id_parts, method)
             job = Job(
                 f_id,
                 HYBRID_JOB,
@@ -246,13 +316,11 @@ def _hybrid_jobs(
                     method=method,
                     iterations=design.hybrid_iterations,
                     seed=design.simulation_seed,
-                    model=params.model,
-                    train_seed=params.seed,
+                    model=model,
+                    train_seed=train_seed,
+                    pretrained=source,
                 ),
-                inputs={
-                    "test": files["test"],
-                    "bundle": f"{TRAIN.job_dir(net.job.job_id)}/run/bundle.zip",
-                },
+                inputs={"test": files["test"], "bundle": net.bundle},
                 requires=(net.job.job_id,),
                 # the network's inference first (~0.3 s), then the refinement
                 cost=0.3 + _solver_cost(design.hybrid_iterations, overlap),

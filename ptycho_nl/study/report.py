@@ -25,7 +25,7 @@ from ptycho_nl.evaluate.metrics import (
     MetricSpec,
 )
 from ptycho_nl.io_utils import atomic_write_text
-from ptycho_nl.study.job_kinds import TrainParams
+from ptycho_nl.study.job_kinds import TRAIN_JOB, TrainParams
 from ptycho_nl.study.jobs import Phase, PhaseManifest, load_manifest
 from ptycho_nl.study.phases import COMPARE, PHASES, TRAIN, VIEWS
 from ptycho_nl.study.time_to_quality import (
@@ -193,7 +193,11 @@ def _figure_frc(g: PhaseManifest, out: Path) -> Path | None:
 def _figure_learning_curves(study_dir: Path, e: PhaseManifest, out: Path) -> Path | None:
     import matplotlib.pyplot as plt
 
-    jobs = [j for j in e.jobs.values() if j.status != "failed" and "metrics" in j.outputs]
+    jobs = [
+        j
+        for j in e.jobs.values()
+        if j.kind == TRAIN_JOB.name and j.status != "failed" and "metrics" in j.outputs
+    ]  # a shipped bundle's job (use_pretrained) has no learning curve here
     if not jobs:
         return None
     params = {j.job_id: TrainParams.model_validate(j.params) for j in jobs}
@@ -251,6 +255,24 @@ def _figures(
     ):
         figures.append({"title": "Learning curves", "path": path, "lead": False})
     return figures
+
+
+def _shipped(manifests: dict[Phase, PhaseManifest]) -> list[dict[str, Any]]:
+    """The shipped bundles a study scored (`use_pretrained` jobs), with the training they had
+    when they were made: the quality traces' seconds of such a method are inference only."""
+    e = manifests.get(TRAIN)
+    jobs = [] if e is None else [j for j in e.jobs.values() if j.kind == "use_pretrained"]
+    return [
+        {
+            "job": j.job_id,
+            "name": j.params["name"],
+            "sha256": j.params["sha256"],
+            "epochs": j.metrics.get("epochs"),
+            "training_seconds": j.metrics.get("training_seconds"),
+        }
+        for j in sorted(jobs, key=lambda j: j.job_id)
+        if j.status != "failed"
+    ]
 
 
 def _job_seconds(job) -> float:
@@ -312,6 +334,7 @@ def build_context(study_dir: Path) -> dict[str, Any]:
         "failed": failed,
         "figures": _figures(study_dir, manifests, rows, traces),
         "time_to_quality": ttq,
+        "shipped": _shipped(manifests),
         "verdict": verdict_lines(rows, comparisons, ttq),
         "environment": _report_environment(),
         "report_metrics": REPORT_METRICS,

@@ -34,6 +34,8 @@ DEMO_SHAPED = StudyDesign.model_validate(
         "epochs": 3,
         "pinn_epochs": 3,
         "iterations": 10,
+        # The shipped bundle fits the demo's own 256-pixel object only (test_pretrained.py).
+        "pretrained": [],
     }
 )
 

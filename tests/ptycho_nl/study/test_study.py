@@ -267,7 +267,8 @@ def test_the_design_s_network_shape_reaches_every_training_job_and_its_digest_on
     assert "global_features" not in dumped and "channels" not in dumped  # older digests hold
     assert demo.digest != plain.digest
     for design in (plain, demo):
-        trains = plan_jobs(design)[TRAIN]
+        # the networks trained here (a shipped bundle's job trains nothing)
+        trains = [j for j in plan_jobs(design)[TRAIN] if j.kind.name == "train_network"]
         assert trains
         for job in trains:
             assert job.params.global_features == design.global_features
@@ -280,12 +281,17 @@ def test_the_design_s_network_shape_reaches_every_training_job_and_its_digest_on
     )
     assert not {"pinn_schedule", "pinn_learning_rate"} & set(constant.model_dump())
     for job in plan_jobs(constant)[TRAIN]:
-        assert "schedule" not in job.params.model_dump()
+        assert "schedule" not in job.params.model_dump()  # nor in a shipped bundle's job
     # So does early stopping: the demo's patience reaches both networks' jobs.
     assert demo.early_stop_patience == 10
     never = demo.model_copy(update={"early_stop_patience": 0})
     assert "early_stop_patience" not in never.model_dump() and never.digest != demo.digest
-    assert {j.params.early_stop_patience for j in plan_jobs(demo)[TRAIN]} == {10}
+    patience = {
+        j.params.early_stop_patience
+        for j in plan_jobs(demo)[TRAIN]
+        if j.kind.name == "train_network"
+    }
+    assert patience == {10}
     assert all("early_stop_patience" not in j.params.model_dump() for j in plan_jobs(never)[TRAIN])
 
 
@@ -301,3 +307,26 @@ def test_a_gridsize_3_design_trains_the_pinn_on_groups_of_nine(tmp_path):
     run = tmp_path / f"runs/{job.job_id}/run"
     assert json.loads((run / "config.json").read_text())["data"]["gridsize"] == 3
     assert job.metrics["last_train_loss"] < job.metrics["first_train_loss"]
+
+
+def test_the_terminal_summary_keeps_its_columns_aligned_for_long_method_names():
+    from ptycho_nl.evaluate.metrics import AMPLITUDE_SSIM, NRMSE, PHASE_SSIM
+    from ptycho_nl.study.dose_overlap import StudyResult, summary_table
+
+    scores = {PHASE_SSIM.name: 0.1, AMPLITUDE_SSIM.name: 0.2, NRMSE.name: 0.3}
+    rows = [
+        {"view": "dense", "dose": 1e5, "method": method, **scores}
+        for method in ("epie", "pinn-pretrained+epie")
+    ]
+    result = StudyResult(
+        study_dir="s",
+        design_digest="d",
+        phases={"G": {"completed": 1, "skipped": 0, "failed": 0}},
+        failed_jobs=0,
+        rows=rows,
+        report_markdown="s/report.md",
+        report_html="s/report.html",
+    )
+    header, short, long = summary_table(result).splitlines()[:3]
+    assert len(header) == len(short) == len(long)  # the 20-character name widens its column
+    assert long.split() == ["dense", "1e+05", "pinn-pretrained+epie", "0.100", "0.200", "0.300"]
