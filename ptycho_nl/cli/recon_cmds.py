@@ -85,6 +85,14 @@ def reconstruct_command(
         _solver("With --bundle: refine the network's object with epie, rpie or lsqml (hybrid)."),
     ] = None,
     iterations: Annotated[int | None, _solver("Passes over the whole scan.")] = None,
+    phase_highpass: Annotated[
+        float | None,
+        _network(
+            "With --refine: the solver starts from the network's amplitude and its phase "
+            "without the Gaussian low-pass of this many probe diameters (default 2; 0 keeps "
+            "the whole network object)."
+        ),
+    ] = None,
     batch_size: Annotated[
         int | None, typer.Option(help="Positions per mini-batch (solver) or per forward (network).")
     ] = None,
@@ -162,6 +170,11 @@ def reconstruct_command(
             bundle, expected = bundle_file(entry), entry.sha256
         if (quality or half_split) and method is None:
             raise CommandError("--quality and --half-split need an iterative --method")
+        if phase_highpass is not None and (refine is None or phase_highpass < 0):
+            raise CommandError(
+                f"--phase-highpass takes probe diameters >= 0 with --refine, got {phase_highpass}"
+                + ("" if refine is not None else " without --refine")
+            )
         if refine is not None and bundle is None:
             raise CommandError(
                 "--refine refines a network's object: give --bundle BUNDLE.zip or --pretrained NAME"
@@ -182,7 +195,10 @@ def reconstruct_command(
             if passes is None or passes > 0:
                 flags = {**solver_flags, "method": refine, "iterations": passes}
                 options = _solver_options(flags, sets or [])
-            given = dict(batch_size=batch_size, device=device, expected_sha256=expected)
+            given = dict(
+                batch_size=batch_size, device=device, expected_sha256=expected,
+                phase_highpass=phase_highpass,
+            )  # fmt: skip
             kwargs = {k: v for k, v in given.items() if v is not None}
             record = reconstruct_hybrid_to_dir(
                 bundle, data, out, refine=options, progress=progress, **kwargs

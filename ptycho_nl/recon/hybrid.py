@@ -6,6 +6,12 @@ starting object. With zero refinement
 passes the result is the network reconstruction itself (up to the global complex scalar that
 metrics remove). Each stage's wall time is kept, and with a truth the quality trace runs across
 both stages on one clock.
+
+The solver starts from the network's amplitude and only the fine part of its phase
+(`without_coarse_phase`): synchronising independently predicted patches leaves a phase error
+that varies over many probe widths, which ePIE removes slowest of all. On R1 at 1e4 photons a
+network start whose phase kept that error refined more slowly than a start from ones
+(docs/performance.md, "The hybrid on R1"; finding NET-009).
 """
 
 from __future__ import annotations
@@ -21,6 +27,12 @@ from ptycho_nl.recon.iterative import reconstruct_iterative
 from ptycho_nl.recon.network import NetworkResult, PatchPredictor, reconstruct_from_bundle
 from ptycho_nl.recon.options import IterativeOptions
 from ptycho_nl.recon.quality_trace import QualityTrace
+from ptycho_nl.simulate.probes import probe_diameter
+
+# Gaussian sigma, in probe diameters, of the phase the solver's start leaves out. On R1 (1e4,
+# probe diameter 28.6 px) 1, 2 and 4 diameters took ePIE to 1.05 x the best iterative NRMSE in
+# about the same passes, and keeping the whole phase doubled them (NET-009).
+PHASE_HIGHPASS = 2.0
 
 
 @dataclass
@@ -53,6 +65,21 @@ def warm_start(network: NetworkResult, data: PtychoData) -> torch.Tensor:
     return obj * ((measured / modelled) ** 0.5 if modelled > 0 else 1.0)
 
 
+def without_coarse_phase(obj: torch.Tensor, sigma: float) -> torch.Tensor:
+    """|O| exp(i (phi - phi_coarse)): `obj` (H, W) complex with the phase of its unit field
+    smoothed by a Gaussian of `sigma` pixels taken out (no unwrapping needed). Pixels where
+    obj is 0 (nothing scanned) stay 0; the amplitude is unchanged."""
+    from scipy.ndimage import gaussian_filter
+
+    values = obj.detach().cpu().numpy().astype(np.complex128)
+    magnitude = np.abs(values)
+    unit = np.divide(values, magnitude, out=np.zeros_like(values), where=magnitude > 0)
+    coarse = gaussian_filter(unit.real, sigma) + 1j * gaussian_filter(unit.imag, sigma)
+    size = np.abs(coarse)
+    turn = np.divide(coarse.conj(), size, out=np.ones_like(coarse), where=size > 0)
+    return torch.from_numpy((values * turn).astype(np.complex64)).to(obj.device)
+
+
 def reconstruct_hybrid(
     bundle: PatchPredictor,
     data: PtychoData,
@@ -62,24 +89,31 @@ def reconstruct_hybrid(
     device: str = "cpu",
     trace: QualityTrace | None = None,
     progress: bool = False,
+    phase_highpass: float | None = PHASE_HIGHPASS,
 ) -> HybridResult:
     """Network reconstruction, then `refine.iterations` passes of `refine.method` from it.
 
     refine : the solver's options, or None for no refinement (the network's object as is)
     trace  : scored once after the network stage and at the solver's checkpoints
+    phase_highpass : the solver starts without the network phase's Gaussian low-pass of this
+        many probe diameters (`without_coarse_phase`); None or 0: from the whole network object
     """
     start = time.perf_counter()
     network = reconstruct_from_bundle(bundle, data, batch_size=batch_size, device=device)
     initial = warm_start(network, data)
+    probe = torch.as_tensor(np.asarray(data.probe)).to(torch.complex64)
+    begin = initial
+    if refine is not None and phase_highpass:
+        sigma = phase_highpass * probe_diameter(probe.reshape(-1, *probe.shape[-2:])[0])
+        begin = without_coarse_phase(initial, sigma)  # on the network stage's clock
     network_seconds = time.perf_counter() - start
     if trace is not None:
         trace.record(network_seconds, 0, initial, "network")
         trace.offset += network_seconds
-    probe = torch.as_tensor(np.asarray(data.probe)).to(torch.complex64)
     if refine is None:
         return HybridResult(initial, probe, network.coverage, network_seconds, 0.0)
     result = reconstruct_iterative(
-        data, options=refine, initial_object=initial, progress=progress, trace=trace
+        data, options=refine, initial_object=begin, progress=progress, trace=trace
     )
     return HybridResult(
         result.object,

@@ -295,7 +295,9 @@ def reconstruct_iterative(
     velocity = torch.zeros_like(obj) if options.momentum > 0 else None
     previous = obj.clone() if velocity is not None else None
     errors: list[float] = []
-    marks = checkpoint_iterations(options.iterations) if trace is not None else set()
+    marks = (
+        checkpoint_iterations(options.iterations, trace.checkpoints) if trace is not None else set()
+    )
     if trace is not None and not trace.points:
         trace.record(0.0, 0, obj, options.method)  # the starting object
     scored = trace.scoring_seconds if trace is not None else 0.0

@@ -153,22 +153,25 @@ def reconstruct_hybrid_to_dir(
     device: str = "cpu",
     progress: bool = False,
     expected_sha256: str | None = None,
+    phase_highpass: float | None = None,
 ) -> ReconRecord:
     """The network's object refined by `refine` (IterativeOptions, or None: no refinement).
 
-    expected_sha256 : the bundle's hash (None: its run's manifest.json, when beside it)."""
+    expected_sha256 : the bundle's hash (None: its run's manifest.json, when beside it).
+    phase_highpass : see `reconstruct_hybrid` (None: its default, PHASE_HIGHPASS)."""
     import torch
 
     from ptycho_nl.data.npz import load_npz
-    from ptycho_nl.recon.hybrid import reconstruct_hybrid
+    from ptycho_nl.recon.hybrid import PHASE_HIGHPASS, reconstruct_hybrid
     from ptycho_nl.train.bundle import load_bundle
 
     bundle = load_bundle(bundle_path, expected_sha256=expected_sha256)
     data = load_npz(data_path)
     trace = quality_trace(data)
+    highpass = PHASE_HIGHPASS if phase_highpass is None else phase_highpass
     result = reconstruct_hybrid(
         bundle, data, refine=refine, batch_size=batch_size, device=device, trace=trace,
-        progress=progress,
+        progress=progress, phase_highpass=highpass,
     )  # fmt: skip
     network = bundle.model_name.lower()
     stages = {"network": result.network_seconds}
@@ -191,6 +194,7 @@ def reconstruct_hybrid_to_dir(
         options={
             "batch_size": batch_size,
             "refine": None if refine is None else refine.model_dump(mode="json"),
+            "phase_highpass": None if refine is None else highpass,
         },
         bundle_sha256=bundle.sha256,
         stages=stages,

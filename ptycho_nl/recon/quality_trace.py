@@ -44,12 +44,21 @@ def checkpoint_iterations(iterations: int, points: int = TRACE_POINTS) -> set[in
 
 
 class QualityTrace:
-    """Collects `QualityPoint`s; `offset` is the wall time of earlier stages (a hybrid's network)."""
+    """Collects `QualityPoint`s; `offset` is the wall time of earlier stages (a hybrid's network);
+    `checkpoints`: how many passes of an iterative run to score (`checkpoint_iterations`)."""
 
-    def __init__(self, truth: np.ndarray, mask: np.ndarray, *, offset: float = 0.0):
+    def __init__(
+        self,
+        truth: np.ndarray,
+        mask: np.ndarray,
+        *,
+        offset: float = 0.0,
+        checkpoints: int = TRACE_POINTS,
+    ):
         self.truth = np.asarray(truth)
         self.mask = np.asarray(mask, dtype=bool)
         self.offset = offset
+        self.checkpoints = checkpoints
         self.points: list[QualityPoint] = []
         self.scoring_seconds = 0.0  # time spent scoring, kept out of every point's clock
 

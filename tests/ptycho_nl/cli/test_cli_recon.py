@@ -323,6 +323,14 @@ def test_hybrid_refines_the_network_object_and_records_stages_and_quality(scan, 
     assert [p["seconds"] for p in quality] == sorted(p["seconds"] for p in quality)
     # The data are noiseless: refining an untrained network's object can only improve it.
     assert quality[-1]["nrmse"] < quality[0]["nrmse"]
+    # The start leaves out the network phase's coarse part (2 probe diameters by default);
+    # --phase-highpass 0 starts from the whole network object, so the refinement differs.
+    assert record["options"]["phase_highpass"] == 2.0
+    _ok(base + ["--iterations", "6", "--phase-highpass", "0", "--out", str(tmp_path / "whole")])
+    whole = json.loads((tmp_path / "whole" / "recon.json").read_text())
+    assert whole["options"]["phase_highpass"] == 0.0
+    assert whole["quality"][0]["nrmse"] == quality[0]["nrmse"]  # the same network object
+    assert whole["quality"][-1]["nrmse"] != quality[-1]["nrmse"]
     # --iterations 0: the network's object as is.
     _ok(base + ["--iterations", "0", "--out", str(tmp_path / "k0")])
     k0 = json.loads((tmp_path / "k0" / "recon.json").read_text())
@@ -330,3 +338,8 @@ def test_hybrid_refines_the_network_object_and_records_stages_and_quality(scan, 
     refused = runner.invoke(app, ["reconstruct", "--method", "epie", "--refine", "epie",
                                   "--data", str(npz), "--out", str(tmp_path / "x")])  # fmt: skip
     assert refused.exit_code == 2 and "--refine refines a network" in refused.stderr
+    for extra in (["--refine", "epie", "--phase-highpass", "-1"], ["--phase-highpass", "1"]):
+        refused = runner.invoke(app, ["reconstruct", "--bundle", str(bundle), "--data", str(npz),
+                                      "--out", str(tmp_path / "y"), *extra])  # fmt: skip
+        assert refused.exit_code == 2 and "--phase-highpass takes probe diameters" in refused.stderr
+        assert not (tmp_path / "y").exists()
