@@ -77,11 +77,16 @@ def _node_id(case: ET.Element) -> str:
     return f"{classname}::{name}"
 
 
+# What ET.parse raises on a damaged file: bad XML, an I/O error, or an encoding declaration
+# that names no codec (LookupError; one edited byte of "utf-8" makes one).
+UNREADABLE = (ET.ParseError, OSError, LookupError)
+
+
 def parse_junit(path: Path) -> PytestOutcome:
     """Counts and failing tests from a pytest JUnit XML file (ValueError if unreadable)."""
     try:
         tree = ET.parse(path)
-    except (ET.ParseError, OSError) as exc:
+    except UNREADABLE as exc:
         raise ValueError(f"{path}: unreadable JUnit XML ({exc})") from exc
     outcome = PytestOutcome(source="junit")
     duration = 0.0
@@ -123,7 +128,7 @@ def junit_results(path: Path) -> dict[str, str]:
     """Node id (as `_node_id` spells it) -> passed, failed, error or skipped; {} if unreadable."""
     try:
         tree = ET.parse(path)
-    except (ET.ParseError, OSError):
+    except UNREADABLE:
         return {}
     results: dict[str, str] = {}
     for case in tree.getroot().iter("testcase"):

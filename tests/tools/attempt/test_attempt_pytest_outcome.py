@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tools.attempt.pytest_outcome import parse_collect_output, parse_junit, parse_outcome, scan_log
 
 SUITE = """import pytest
@@ -130,3 +132,21 @@ def test_collect_output_lists_node_ids(tmp_path: Path):
     node_ids = parse_collect_output(log)
     assert len(node_ids) == 10
     assert node_ids[-1] == "test_mixed.py::TestGroup::test_deselected_one"
+
+
+def test_a_junit_file_with_an_unknown_encoding_is_unreadable_not_a_crash(tmp_path: Path):
+    # One byte of the XML declaration edited ("utf-8" -> "vtf-8", as the property test of
+    # `tools verify` found): ElementTree raises LookupError, which must surface as the
+    # documented ValueError so that verify reports the edit instead of crashing.
+    from tools.attempt.pytest_outcome import junit_results
+
+    report = tmp_path / "r.xml"
+    report.write_text(
+        '<?xml version="1.0" encoding="vtf-8"?><testsuites><testsuite time="0.1">'
+        '<testcase classname="t" name="test_a" file="t.py"/></testsuite></testsuites>'
+    )
+    with pytest.raises(Exception) as caught:  # noqa: PT011 (the type is asserted below)
+        parse_junit(report)
+    assert caught.type is ValueError, f"{caught.type.__name__}: {caught.value}"
+    assert "unreadable JUnit XML" in str(caught.value) and str(report) in str(caught.value)
+    assert junit_results(report) == {}
