@@ -48,7 +48,11 @@ from ptycho_nl.recon.options import IterativeOptions  # noqa: E402
 from ptycho_nl.recon.quality_trace import QualityTrace, time_to_reach  # noqa: E402
 from ptycho_nl.simulate.config import ObjectConfig  # noqa: E402
 from ptycho_nl.simulate.dataset import noiseless  # noqa: E402
-from ptycho_nl.simulate.training_set import TrainingSetConfig, make_tiles  # noqa: E402
+from ptycho_nl.simulate.training_set import (  # noqa: E402
+    TrainingSetConfig,
+    make_tiles,
+    place_tiles,
+)
 from ptycho_nl.train.bundle import load_bundle  # noqa: E402
 from ptycho_nl.train.config import default_config  # noqa: E402
 from ptycho_nl.train.loop import train  # noqa: E402
@@ -67,20 +71,14 @@ def training_set(args) -> PtychoData:
         procedural_fraction=args.procedural_fraction,
         seed=1,
     )
-    tiles = make_tiles(config)
-    side, gap = args.tile_size, 2 * N  # a gap wider than a patch: no pattern sees two tiles
-    pitch, per_row = side + gap, math.ceil(math.sqrt(len(tiles)))
-    rows = math.ceil(len(tiles) / per_row)
-    mosaic = torch.ones((rows * pitch, per_row * pitch), dtype=torch.complex64)
-    rng = np.random.default_rng(1)
+    mosaic, origins = place_tiles(make_tiles(config), N)
+    side, rng = args.tile_size, np.random.default_rng(1)
     grid = np.arange(0, side - N + 1, STEP, dtype=np.float64)
     corners = np.stack(np.meshgrid(grid, grid, indexing="ij"), -1).reshape(-1, 2)
     positions = []
-    for t, tile in enumerate(tiles):
-        r0, c0 = (t // per_row) * pitch + gap // 2, (t % per_row) * pitch + gap // 2
-        mosaic[r0 : r0 + side, c0 : c0 + side] = tile
+    for origin in origins:
         jittered = np.clip(corners + rng.uniform(-1, 1, corners.shape), 0, side - N)
-        positions.append(jittered + N / 2 + np.array([r0, c0]))
+        positions.append(jittered + N / 2 + np.array(origin))
     pos = torch.from_numpy(np.concatenate(positions))
     probe = torch.from_numpy(r1_probe())
     patches, intensities = noiseless(mosaic, probe, pos)

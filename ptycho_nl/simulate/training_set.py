@@ -146,6 +146,24 @@ def tile_raster(config: TrainingSetConfig, diameter: float) -> ScanConfig:
     )
 
 
+def place_tiles(tiles: torch.Tensor, patch_size: int) -> tuple[torch.Tensor, list[tuple[int, int]]]:
+    """Tiles (T, S, S) in rows on one mosaic of ones, two patches apart (so no pattern sees two
+    tiles and no neighbour group spans two); returns the mosaic and each tile's top-left
+    (row, col)."""
+    side = tiles.shape[-1]
+    gap = 2 * patch_size
+    pitch = side + gap
+    per_row = math.ceil(math.sqrt(len(tiles)))
+    rows = math.ceil(len(tiles) / per_row)
+    mosaic = torch.ones((rows * pitch, per_row * pitch), dtype=torch.complex64)
+    origins = []
+    for t, tile in enumerate(tiles):
+        r0, c0 = (t // per_row) * pitch + gap // 2, (t % per_row) * pitch + gap // 2
+        mosaic[r0 : r0 + side, c0 : c0 + side] = tile
+        origins.append((r0, c0))
+    return mosaic, origins
+
+
 def build_training_set(config: TrainingSetConfig) -> PtychoData:
     """The mosaic of `make_tiles`, each tile scanned with `config.scan`, Poisson noise at the
     dose with one intensity scale for all tiles (so the transmission is kept across them)."""
@@ -154,19 +172,12 @@ def build_training_set(config: TrainingSetConfig) -> PtychoData:
     n = config.probe.size
     probe = make_probe(config.probe)
     diameter = probe_diameter(probe)
-    tiles = make_tiles(config)
     tile_scan = tile_raster(config, diameter)
-    gap = 2 * n  # wider than a patch: no pattern sees two tiles, no group spans two
-    pitch = config.tile_size + gap
-    per_row = math.ceil(math.sqrt(len(tiles)))
-    rows = math.ceil(len(tiles) / per_row)
-    mosaic = torch.ones((rows * pitch, per_row * pitch), dtype=torch.complex64)
+    mosaic, origins = place_tiles(make_tiles(config), n)
     positions = []
-    for t, tile in enumerate(tiles):
-        r0, c0 = (t // per_row) * pitch + gap // 2, (t % per_row) * pitch + gap // 2
-        mosaic[r0 : r0 + config.tile_size, c0 : c0 + config.tile_size] = tile
+    for t, origin in enumerate(origins):
         scan = make_scan(tile_scan, diameter=diameter, patch_size=n, seed=config.seed * 997 + t)
-        positions.append(scan + torch.tensor([r0, c0], dtype=torch.float64))
+        positions.append(scan + torch.tensor(origin, dtype=torch.float64))
     positions = torch.cat(positions)
     patches, intensities = noiseless(mosaic, probe, positions)
     generator = torch.Generator().manual_seed(config.seed)

@@ -163,7 +163,7 @@ def test_a_start_without_its_coarse_phase_drift_refines_faster():
     data = make_scan(side=128, step=5)
     options = IterativeOptions(method="epie", iterations=12, batch_size=16, seed=0)
     net = DriftingNetwork(data)
-    kept = reconstruct_hybrid(net, data, refine=options, phase_highpass=None)
+    kept = reconstruct_hybrid(net, data, refine=options, phase_highpass=0.0)
     cut = reconstruct_hybrid(net, data, refine=options)  # the default: 2 probe diameters
     start = _nrmse(reconstruct_hybrid(net, data, refine=None).object, data)
     assert _nrmse(cut.object, data) < 0.5 * _nrmse(kept.object, data) < start
