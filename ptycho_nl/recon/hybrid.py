@@ -99,6 +99,8 @@ def reconstruct_hybrid(
     phase_highpass : the solver starts without the network phase's Gaussian low-pass of this
         many probe diameters (`without_coarse_phase`); 0: from the whole network object
     """
+    if phase_highpass < 0:
+        raise ValueError(f"phase_highpass is in probe diameters >= 0, got {phase_highpass}")
     start = time.perf_counter()
     network = reconstruct_from_bundle(bundle, data, batch_size=batch_size, device=device)
     initial = warm_start(network, data)

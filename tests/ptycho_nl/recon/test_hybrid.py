@@ -167,3 +167,5 @@ def test_a_start_without_its_coarse_phase_drift_refines_faster():
     cut = reconstruct_hybrid(net, data, refine=options)  # the default: 2 probe diameters
     start = _nrmse(reconstruct_hybrid(net, data, refine=None).object, data)
     assert _nrmse(cut.object, data) < 0.5 * _nrmse(kept.object, data) < start
+    with pytest.raises(ValueError, match="probe diameters >= 0, got -1"):
+        reconstruct_hybrid(net, data, refine=options, phase_highpass=-1.0)
