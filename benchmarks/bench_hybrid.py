@@ -8,10 +8,15 @@ dose, every arm in the same run on the same data:
 - **network**: a network trained on other objects (R1-net: scikit-image pictures and textures,
   R1's `camera` and `moon` excluded, R1's probe, scan step and dose), its stitched,
   phase-synchronised object on R1.
+- **network + moments**: that object after 1, 2 and 3 corrections of its coarse amplitude and
+  phase from the data's per-pattern total counts and centres of mass (`recon/moments.py`), no
+  iterative pass; timed from the network stage on.
 - **hybrid**: that object refined by `--refine-method`, every pass scored; its time includes the
-  network stage. One row per `--phase-highpass`: the solver starts from the network's amplitude
-  and its phase without the Gaussian low-pass of that many probe diameters (0: the whole
-  object; `recon/hybrid.py`).
+  network stage. One row per `--starts` entry `H:R`: the solver starts from the network's
+  amplitude and its phase without the Gaussian low-pass of H probe diameters (0: the whole
+  object), then R moment rounds (`recon/hybrid.py`).
+- **moments from ones**: no network: an object of ones after `--ones-rounds` moment rounds,
+  refined the same way (what the moments give without the network).
 - **oracle starts**: the truth blurred by a Gaussian of sigma pixels (real and imaginary parts),
   refined the same way, to show how good a start must be. Their time is the refinement only.
 
@@ -142,8 +147,10 @@ def main() -> None:
     parser.add_argument("--tile-size", type=int, default=160)
     parser.add_argument("--procedural-fraction", type=float, default=0.25)
     parser.add_argument(
-        "--phase-highpass", default="0,1,2,4", help="hybrid starts (probe diameters; 0: whole)"
-    )
+        "--starts", default="0:0,2:0,0:1,2:1,2:2",
+        help="hybrid starts H:R, H the phase high-pass in probe diameters (0: whole), R rounds",
+    )  # fmt: skip
+    parser.add_argument("--ones-rounds", type=int, default=5, help="moment rounds from ones")
     parser.add_argument("--work", type=Path, help="keep the training set and run here")
     parser.add_argument("--bundle", type=Path, help="score this bundle instead of training one")
     parser.add_argument("--oracle-sigmas", default="4,8,16", help="blurred-truth starts, px")
@@ -203,15 +210,54 @@ def main() -> None:
     )
     print(f"network ({made}): network stage {network.network_seconds:.2f} s, NRMSE "
           f"{alone.points[0].nrmse:.4f}")  # fmt: skip
-    for cut in [float(c) for c in args.phase_highpass.split(",")]:
+    from ptycho_nl.recon.hybrid import warm_start
+    from ptycho_nl.recon.moments import correct_coarse
+    from ptycho_nl.recon.network import reconstruct_from_bundle
+
+    for rounds in (1, 2, 3):
+        begin = time.perf_counter()
+        start = warm_start(reconstruct_from_bundle(bundle, data), data)
+        fixed, outcome = correct_coarse(start, data, rounds)
+        seconds = time.perf_counter() - begin
+        scored = QualityTrace(truth, mask, checkpoints=1)
+        scored.record(seconds, 0, fixed, "network")
+        print(f"  network + {rounds} moment round(s) ({outcome.rounds} kept), no iterative pass: "
+              f"{seconds:.2f} s, NRMSE {scored.points[0].nrmse:.4f}")  # fmt: skip
+    for entry in args.starts.split(","):
+        cut, rounds = float(entry.split(":")[0]), int(entry.split(":")[1])
         hybrid_trace = trace(args.refine)
         hybrid = reconstruct_hybrid(
-            bundle, data, refine=refine, trace=hybrid_trace, phase_highpass=cut
-        )
+            bundle, data, refine=refine, trace=hybrid_trace, phase_highpass=cut,
+            moment_rounds=rounds,
+        )  # fmt: skip
         start = f"phase without its {cut:g}-diameter low-pass" if cut else "the whole object"
-        print(f"  hybrid ({args.refine_method} from the network's {start}; network stage "
+        kept = f", {hybrid.coarse.rounds} of {rounds} moment rounds" if rounds else ""
+        print(f"  hybrid ({args.refine_method} from the network's {start}{kept}; network stage "
               f"{hybrid.network_seconds:.2f} s): {against(hybrid_trace.points)}; after "
               f"{args.refine} passes NRMSE {hybrid_trace.points[-1].nrmse:.4f}")  # fmt: skip
+    begin = time.perf_counter()
+    ones = torch.ones(truth.shape, dtype=torch.complex64)
+    ones = (
+        ones
+        * (
+            float(np.square(np.asarray(data.diffraction, np.float64)).sum())
+            / float(
+                physics.forward_intensity(
+                    ones, torch.as_tensor(data.probe), torch.as_tensor(data.positions)
+                ).sum()
+            )
+        )
+        ** 0.5
+    )
+    ones, outcome = correct_coarse(ones, data, args.ones_rounds)  # fmt: skip
+    seconds = time.perf_counter() - begin
+    from_ones = trace(args.refine)
+    from_ones.offset = seconds
+    from_ones.record(0.0, 0, ones, "moments")
+    reconstruct_iterative(data, options=refine, initial_object=ones, trace=from_ones)
+    print(f"  ones + {outcome.rounds} moment rounds ({seconds:.2f} s, no network), then "
+          f"{args.refine_method}: start NRMSE {from_ones.points[0].nrmse:.4f}; "
+          f"{against(from_ones.points)}")  # fmt: skip
     from scipy.ndimage import gaussian_filter
 
     for sigma in [float(s) for s in args.oracle_sigmas.split(",") if s]:

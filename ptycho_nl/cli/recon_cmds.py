@@ -93,6 +93,14 @@ def reconstruct_command(
             "the whole network object)."
         ),
     ] = None,
+    moment_rounds: Annotated[
+        int | None,
+        _network(
+            "With --refine: then correct the start's coarse amplitude and phase this many times "
+            "from each pattern's total counts and centre of mass (default 1; 0: none). Skipped "
+            "where the scan is too sparse or the dose too low for them, as recon.json notes."
+        ),
+    ] = None,
     batch_size: Annotated[
         int | None, typer.Option(help="Positions per mini-batch (solver) or per forward (network).")
     ] = None,
@@ -175,6 +183,11 @@ def reconstruct_command(
                 f"--phase-highpass takes probe diameters >= 0 with --refine, got {phase_highpass}"
                 + ("" if refine is not None else " without --refine")
             )
+        if moment_rounds is not None and (refine is None or moment_rounds < 0):
+            raise CommandError(
+                f"--moment-rounds takes a count >= 0 with --refine, got {moment_rounds}"
+                + ("" if refine is not None else " without --refine")
+            )
         if refine is not None and bundle is None:
             raise CommandError(
                 "--refine refines a network's object: give --bundle BUNDLE.zip or --pretrained NAME"
@@ -191,13 +204,18 @@ def reconstruct_command(
 
             # --iterations 0: the network's object as is (the hybrid's K = 0 end point).
             passes = solver_flags.pop("iterations")
+            if passes == 0 and (phase_highpass is not None or moment_rounds is not None):
+                raise CommandError(
+                    "--phase-highpass and --moment-rounds shape the solver's start; with "
+                    "--iterations 0 the hybrid is the network's object as is"
+                )
             options = None
             if passes is None or passes > 0:
                 flags = {**solver_flags, "method": refine, "iterations": passes}
                 options = _solver_options(flags, sets or [])
             given = dict(
                 batch_size=batch_size, device=device, expected_sha256=expected,
-                phase_highpass=phase_highpass,
+                phase_highpass=phase_highpass, moment_rounds=moment_rounds,
             )  # fmt: skip
             kwargs = {k: v for k, v in given.items() if v is not None}
             record = reconstruct_hybrid_to_dir(

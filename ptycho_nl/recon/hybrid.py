@@ -11,7 +11,9 @@ The solver starts from the network's amplitude and only the fine part of its pha
 (`without_coarse_phase`): synchronising independently predicted patches leaves a phase error
 that varies over many probe widths, which ePIE removes slowest of all. On R1 at 1e4 photons a
 network start whose phase kept that error refined more slowly than a start from ones
-(docs/performance.md, "The hybrid on R1"; finding NET-009).
+(docs/performance.md, "The hybrid on R1"; finding NET-009). Then the data's per-pattern moments
+put a coarse amplitude and phase back (`moments.correct_coarse`, where the scan and the dose
+support it; finding NET-010).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import torch
 
 from ptycho_nl.data.types import PtychoData
 from ptycho_nl.recon.iterative import reconstruct_iterative
+from ptycho_nl.recon.moments import CoarseOutcome, correct_coarse
 from ptycho_nl.recon.network import NetworkResult, PatchPredictor, reconstruct_from_bundle
 from ptycho_nl.recon.options import IterativeOptions
 from ptycho_nl.recon.quality_trace import QualityTrace
@@ -34,6 +37,11 @@ from ptycho_nl.simulate.probes import probe_diameter
 # 132% of the iterative time with 1, 2 and 4 diameters, and in 167% with the whole phase
 # (NET-009); the demo's hybrids all improved with 2.
 PHASE_HIGHPASS = 2.0
+# Moment corrections of the start (`moments.correct_coarse`, which skips them where the scan or
+# the dose cannot support them). On R1 at 1e4 one round after the 2-diameter high-pass took the
+# hybrid from 72%/62% to 54%/47% of the iterative time (1.01x / 1.05x the best NRMSE); more
+# rounds cost more than they saved (docs/performance.md, "Coarse phase from the data's moments").
+MOMENT_ROUNDS = 1
 
 
 @dataclass
@@ -46,6 +54,7 @@ class HybridResult:
     network_seconds: float
     refine_seconds: float
     errors: list[float] = field(default_factory=list)
+    coarse: CoarseOutcome | None = None  # the start's moment corrections (None: not asked)
 
     @property
     def total_seconds(self) -> float:
@@ -91,6 +100,7 @@ def reconstruct_hybrid(
     trace: QualityTrace | None = None,
     progress: bool = False,
     phase_highpass: float = PHASE_HIGHPASS,
+    moment_rounds: int = MOMENT_ROUNDS,
 ) -> HybridResult:
     """Network reconstruction, then `refine.iterations` passes of `refine.method` from it.
 
@@ -98,17 +108,23 @@ def reconstruct_hybrid(
     trace  : scored once after the network stage and at the solver's checkpoints
     phase_highpass : the solver starts without the network phase's Gaussian low-pass of this
         many probe diameters (`without_coarse_phase`); 0: from the whole network object
+    moment_rounds : then this many corrections of the start's coarse amplitude and phase from
+        the data's per-pattern moments (`moments.correct_coarse`); 0: none
     """
     if phase_highpass < 0:
         raise ValueError(f"phase_highpass is in probe diameters >= 0, got {phase_highpass}")
+    if moment_rounds < 0:
+        raise ValueError(f"moment_rounds must be >= 0, got {moment_rounds}")
     start = time.perf_counter()
     network = reconstruct_from_bundle(bundle, data, batch_size=batch_size, device=device)
     initial = warm_start(network, data)
     probe = torch.as_tensor(np.asarray(data.probe)).to(torch.complex64)
-    begin = initial
+    begin, coarse = initial, None
     if refine is not None and phase_highpass:
         sigma = phase_highpass * probe_diameter(probe.reshape(-1, *probe.shape[-2:])[0])
         begin = without_coarse_phase(initial, sigma)  # on the network stage's clock
+    if refine is not None and moment_rounds:
+        begin, coarse = correct_coarse(begin, data, moment_rounds)
     network_seconds = time.perf_counter() - start
     if trace is not None:
         trace.record(network_seconds, 0, initial, "network")
@@ -125,4 +141,5 @@ def reconstruct_hybrid(
         network_seconds,
         result.total_seconds,
         errors=result.errors,
+        coarse=coarse,
     )

@@ -154,25 +154,28 @@ def reconstruct_hybrid_to_dir(
     progress: bool = False,
     expected_sha256: str | None = None,
     phase_highpass: float | None = None,
+    moment_rounds: int | None = None,
 ) -> ReconRecord:
     """The network's object refined by `refine` (IterativeOptions, or None: no refinement).
 
     expected_sha256 : the bundle's hash (None: its run's manifest.json, when beside it).
-    phase_highpass : see `reconstruct_hybrid` (None: its default, PHASE_HIGHPASS)."""
+    phase_highpass, moment_rounds : see `reconstruct_hybrid` (None: its defaults)."""
     import torch
 
     from ptycho_nl.data.npz import load_npz
-    from ptycho_nl.recon.hybrid import PHASE_HIGHPASS, reconstruct_hybrid
+    from ptycho_nl.recon.hybrid import MOMENT_ROUNDS, PHASE_HIGHPASS, reconstruct_hybrid
     from ptycho_nl.train.bundle import load_bundle
 
     bundle = load_bundle(bundle_path, expected_sha256=expected_sha256)
     data = load_npz(data_path)
     trace = quality_trace(data)
     highpass = PHASE_HIGHPASS if phase_highpass is None else phase_highpass
+    rounds = MOMENT_ROUNDS if moment_rounds is None else moment_rounds
     result = reconstruct_hybrid(
         bundle, data, refine=refine, batch_size=batch_size, device=device, trace=trace,
-        progress=progress, phase_highpass=highpass,
+        progress=progress, phase_highpass=highpass, moment_rounds=rounds,
     )  # fmt: skip
+    coarse = result.coarse
     network = bundle.model_name.lower()
     stages = {"network": result.network_seconds}
     if refine is not None:
@@ -195,6 +198,10 @@ def reconstruct_hybrid_to_dir(
             "batch_size": batch_size,
             "refine": None if refine is None else refine.model_dump(mode="json"),
             "phase_highpass": None if refine is None else highpass,
+            "moment_rounds": None if refine is None else rounds,
+            # what the start's moment corrections did (rounds kept, or why none ran)
+            "moment_rounds_kept": None if coarse is None else coarse.rounds,
+            "moment_rounds_note": None if coarse is None else coarse.reason,
         },
         bundle_sha256=bundle.sha256,
         stages=stages,

@@ -326,6 +326,12 @@ def test_hybrid_refines_the_network_object_and_records_stages_and_quality(scan, 
     # The start leaves out the network phase's coarse part (2 probe diameters by default);
     # --phase-highpass 0 starts from the whole network object, so the refinement differs.
     assert record["options"]["phase_highpass"] == 2.0
+    # Then one moment round (noiseless data, a dense scan: it runs unless it fits worse).
+    assert record["options"]["moment_rounds"] == 1
+    assert record["options"]["moment_rounds_kept"] in (0, 1)
+    assert (record["options"]["moment_rounds_note"] is None) == (
+        record["options"]["moment_rounds_kept"] == 1
+    )
     _ok(base + ["--iterations", "6", "--phase-highpass", "0", "--out", str(tmp_path / "whole")])
     whole = json.loads((tmp_path / "whole" / "recon.json").read_text())
     assert whole["options"]["phase_highpass"] == 0.0
@@ -335,6 +341,10 @@ def test_hybrid_refines_the_network_object_and_records_stages_and_quality(scan, 
     _ok(base + ["--iterations", "0", "--out", str(tmp_path / "k0")])
     k0 = json.loads((tmp_path / "k0" / "recon.json").read_text())
     assert k0["method"] == "supervised" and k0["iterations"] == 0 and len(k0["quality"]) == 1
+    refused = runner.invoke(app, base + ["--iterations", "0", "--moment-rounds", "2",
+                                         "--out", str(tmp_path / "k0m")])  # fmt: skip
+    assert refused.exit_code == 2 and "the network's object as is" in refused.stderr
+    assert not (tmp_path / "k0m").exists()
     refused = runner.invoke(app, ["reconstruct", "--method", "epie", "--refine", "epie",
                                   "--data", str(npz), "--out", str(tmp_path / "x")])  # fmt: skip
     assert refused.exit_code == 2 and "--refine refines a network" in refused.stderr
@@ -342,4 +352,9 @@ def test_hybrid_refines_the_network_object_and_records_stages_and_quality(scan, 
         refused = runner.invoke(app, ["reconstruct", "--bundle", str(bundle), "--data", str(npz),
                                       "--out", str(tmp_path / "y"), *extra])  # fmt: skip
         assert refused.exit_code == 2 and "--phase-highpass takes probe diameters" in refused.stderr
+        assert not (tmp_path / "y").exists()
+    for extra in (["--refine", "epie", "--moment-rounds", "-1"], ["--moment-rounds", "1"]):
+        refused = runner.invoke(app, ["reconstruct", "--bundle", str(bundle), "--data", str(npz),
+                                      "--out", str(tmp_path / "y"), *extra])  # fmt: skip
+        assert refused.exit_code == 2 and "--moment-rounds takes a count" in refused.stderr
         assert not (tmp_path / "y").exists()

@@ -163,9 +163,26 @@ def test_a_start_without_its_coarse_phase_drift_refines_faster():
     data = make_scan(side=128, step=5)
     options = IterativeOptions(method="epie", iterations=12, batch_size=16, seed=0)
     net = DriftingNetwork(data)
-    kept = reconstruct_hybrid(net, data, refine=options, phase_highpass=0.0)
-    cut = reconstruct_hybrid(net, data, refine=options)  # the default: 2 probe diameters
+    kept = reconstruct_hybrid(net, data, refine=options, phase_highpass=0.0, moment_rounds=0)
+    cut = reconstruct_hybrid(net, data, refine=options, moment_rounds=0)  # 2 probe diameters
     start = _nrmse(reconstruct_hybrid(net, data, refine=None).object, data)
     assert _nrmse(cut.object, data) < 0.5 * _nrmse(kept.object, data) < start
     with pytest.raises(ValueError, match="probe diameters >= 0, got -1"):
         reconstruct_hybrid(net, data, refine=options, phase_highpass=-1.0)
+
+
+def test_the_data_moments_give_the_start_back_its_coarse_phase():
+    data = make_scan(side=128, step=5)
+    options = IterativeOptions(method="epie", iterations=12, batch_size=16, seed=0)
+    net = DriftingNetwork(data)
+    # Even from the whole drifting object, the moments measure the drift and take it out.
+    whole = reconstruct_hybrid(net, data, refine=options, phase_highpass=0.0, moment_rounds=0)
+    fixed = reconstruct_hybrid(net, data, refine=options, phase_highpass=0.0, moment_rounds=2)
+    assert fixed.coarse.rounds == 2 and whole.coarse is None
+    assert _nrmse(fixed.object, data) < 0.25 * _nrmse(whole.object, data)
+    # The default (high-pass, then one round) beats the high-pass alone.
+    cut = reconstruct_hybrid(net, data, refine=options, moment_rounds=0)
+    default = reconstruct_hybrid(net, data, refine=options)
+    assert default.coarse.rounds == 1 and _nrmse(default.object, data) < _nrmse(cut.object, data)
+    with pytest.raises(ValueError, match="moment_rounds must be >= 0, got -1"):
+        reconstruct_hybrid(net, data, refine=options, moment_rounds=-1)
