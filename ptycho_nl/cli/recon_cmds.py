@@ -96,9 +96,10 @@ def reconstruct_command(
     moment_rounds: Annotated[
         int | None,
         _network(
-            "With --refine: then correct the start's coarse amplitude and phase this many times "
-            "from each pattern's total counts and centre of mass (default 1; 0: none). Skipped "
-            "where the scan is too sparse or the dose too low for them, as recon.json notes."
+            "Correct the network object's coarse amplitude and phase this many times from "
+            "each pattern's total counts and centre of mass: with --refine the solver's start "
+            "(default 1), else the network's object itself (default 0). Skipped where the scan "
+            "is too sparse or the dose too low for them, as recon.json notes."
         ),
     ] = None,
     batch_size: Annotated[
@@ -183,10 +184,10 @@ def reconstruct_command(
                 f"--phase-highpass takes probe diameters >= 0 with --refine, got {phase_highpass}"
                 + ("" if refine is not None else " without --refine")
             )
-        if moment_rounds is not None and (refine is None or moment_rounds < 0):
+        if moment_rounds is not None and (method is not None or moment_rounds < 0):
             raise CommandError(
-                f"--moment-rounds takes a count >= 0 with --refine, got {moment_rounds}"
-                + ("" if refine is not None else " without --refine")
+                f"--moment-rounds takes a count >= 0 with --bundle or --pretrained, got "
+                f"{moment_rounds}" + (f" with --method {method}" if method is not None else "")
             )
         if refine is not None and bundle is None:
             raise CommandError(
@@ -207,7 +208,8 @@ def reconstruct_command(
             if passes == 0 and (phase_highpass is not None or moment_rounds is not None):
                 raise CommandError(
                     "--phase-highpass and --moment-rounds shape the solver's start; with "
-                    "--iterations 0 the hybrid is the network's object as is"
+                    "--iterations 0 the hybrid is the network's object as is (for the network's "
+                    "object with moment rounds, leave out --refine)"
                 )
             options = None
             if passes is None or passes > 0:
@@ -228,7 +230,7 @@ def reconstruct_command(
                 raise CommandError("--set sets solver options; it does not apply with --bundle")
             given = dict(
                 chunk=chunk, batch_size=batch_size, device=device, phase_sync=phase_sync,
-                precision=precision, expected_sha256=expected,
+                precision=precision, expected_sha256=expected, moment_rounds=moment_rounds,
             )  # fmt: skip
             kwargs = {k: v for k, v in given.items() if v is not None}  # else the library's
             record = reconstruct_network_to_dir(bundle, data, out, **kwargs)

@@ -98,10 +98,14 @@ def reconstruct_network_to_dir(
     phase_sync: bool = True,
     precision: str = "float32",
     expected_sha256: str | None = None,
+    moment_rounds: int = 0,
 ) -> ReconRecord:
     """Reconstruct an NPZ with a trained bundle (streamed in chunks) and write `out_dir`.
 
-    expected_sha256 : the bundle's hash (None: its run's manifest.json, when beside it)."""
+    expected_sha256 : the bundle's hash (None: its run's manifest.json, when beside it).
+    moment_rounds : then correct the stitched object's coarse amplitude and phase this many
+        times from the data's per-pattern moments (`moments.correct_coarse`; the object is first
+        scaled to the data's energy, `hybrid.warm_start`); 0: the network's object as is."""
     from ptycho_nl.data.npz import load_npz
     from ptycho_nl.recon.network import reconstruct_from_bundle
     from ptycho_nl.train.bundle import load_bundle
@@ -113,6 +117,15 @@ def reconstruct_network_to_dir(
         bundle, data, chunk=chunk, batch_size=batch_size, device=device, phase_sync=phase_sync,
         precision=precision,
     )  # fmt: skip
+    seconds, coarse, moments_seconds = result.seconds, None, None
+    if moment_rounds:
+        from ptycho_nl.recon.hybrid import warm_start
+        from ptycho_nl.recon.moments import correct_coarse
+
+        begin = time.perf_counter()
+        result.object, coarse = correct_coarse(warm_start(result, data), data, moment_rounds)
+        moments_seconds = time.perf_counter() - begin
+        seconds += moments_seconds
     record = ReconRecord(
         method=bundle.model_name.lower(),
         total_seconds=time.perf_counter() - start,
@@ -125,13 +138,20 @@ def reconstruct_network_to_dir(
             "batch_size": batch_size,
             "phase_sync": phase_sync,
             "precision": precision,
+            "moment_rounds": moment_rounds,
+            "moment_rounds_kept": None if coarse is None else coarse.rounds,
+            "moment_rounds_note": None if coarse is None else coarse.reason,
         },  # fmt: skip
         bundle_sha256=bundle.sha256,
-        stages={"network": result.seconds, **{f"network_{k}": v for k, v in result.stages.items()}},
+        stages={
+            "network": result.seconds,
+            **{f"network_{k}": v for k, v in result.stages.items()},
+            **({} if moments_seconds is None else {"moments": moments_seconds}),
+        },
     )
     trace = quality_trace(data)
     if trace is not None:
-        record.quality = [trace.record(result.seconds, 0, result.object, "network")]
+        record.quality = [trace.record(seconds, 0, result.object, "network")]
     save_recon(
         out_dir,
         record,

@@ -353,8 +353,20 @@ def test_hybrid_refines_the_network_object_and_records_stages_and_quality(scan, 
                                       "--out", str(tmp_path / "y"), *extra])  # fmt: skip
         assert refused.exit_code == 2 and "--phase-highpass takes probe diameters" in refused.stderr
         assert not (tmp_path / "y").exists()
-    for extra in (["--refine", "epie", "--moment-rounds", "-1"], ["--moment-rounds", "1"]):
-        refused = runner.invoke(app, ["reconstruct", "--bundle", str(bundle), "--data", str(npz),
-                                      "--out", str(tmp_path / "y"), *extra])  # fmt: skip
+    for source in (["--bundle", str(bundle)], ["--method", "epie"]):
+        refused = runner.invoke(app, ["reconstruct", *source, "--data", str(npz), "--out",
+                                      str(tmp_path / "y"), "--moment-rounds", "-1"])  # fmt: skip
         assert refused.exit_code == 2 and "--moment-rounds takes a count" in refused.stderr
         assert not (tmp_path / "y").exists()
+    refused = runner.invoke(app, ["reconstruct", "--method", "epie", "--data", str(npz), "--out",
+                                  str(tmp_path / "y"), "--moment-rounds", "1"])  # fmt: skip
+    assert refused.exit_code == 2 and "with --method epie" in refused.stderr
+    # The network's object alone, after moment rounds: timed and recorded as a stage.
+    _ok(["reconstruct", "--bundle", str(bundle), "--data", str(npz), "--moment-rounds", "2",
+         "--out", str(tmp_path / "moments")])  # fmt: skip
+    moments = json.loads((tmp_path / "moments" / "recon.json").read_text())
+    assert moments["method"] == "supervised" and moments["options"]["moment_rounds"] == 2
+    kept = moments["options"]["moment_rounds_kept"]
+    assert kept in (0, 1, 2) and (moments["options"]["moment_rounds_note"] is None) == (kept == 2)
+    assert moments["stages"]["moments"] > 0
+    assert moments["quality"][0]["seconds"] >= moments["stages"]["network"]
