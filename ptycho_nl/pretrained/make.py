@@ -49,6 +49,8 @@ def one_cell_recipe(
             "pretrained": [],
             "seeds": [base.seeds[0]],
             "early_stop_patience": 0,
+            # The recipe trains; the bundle's recorded metrics are of its object as is.
+            "network_moment_rounds": 0,
             **({"pinn_epochs": epochs} if pinn else {"epochs": epochs}),
         }
     )

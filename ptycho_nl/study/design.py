@@ -9,7 +9,15 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import ConfigDict, Field, PositiveFloat, PositiveInt, field_validator, model_validator
+from pydantic import (
+    ConfigDict,
+    Field,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+    field_validator,
+    model_validator,
+)
 
 from ptycho_nl.config import StrictModel, config_digest
 from ptycho_nl.train.config import ScheduleConfig
@@ -118,6 +126,14 @@ class StudyDesign(StrictModel):
     hybrid_iterations: PositiveInt = Field(
         10, description="Refinement passes of each hybrid arm (from the network's object)."
     )
+    network_moment_rounds: NonNegativeInt = Field(
+        0,
+        description="Moment rounds applied to each network arm's stitched object (its coarse "
+        "amplitude and phase from each pattern's total counts and centre of mass, "
+        "`recon/moments.py`; skipped where the scan or dose cannot support them, as the arm's "
+        "recon.json notes); 0: the network's object as is. Left out of the digest when 0.",
+        exclude_if=lambda v: not v,
+    )
     tiles_per_side: PositiveInt = Field(
         4, description="Test region split into k x k tiles for paired statistics."
     )
@@ -194,6 +210,10 @@ PRESETS: dict[str, StudyDesign] = {
         early_stop_patience=10,
         # The same PINN on the dense 1e5 cell trained for 120 epochs (docs/study.md).
         pretrained=["demo-pinn-d1e5-dense"],
+        # One moment round on each network's object: on the dense view at 1e5 the PINN's
+        # held-out phase SSIM goes from 0.19 to 0.35 (docs/performance.md, "Coarse phase from
+        # the data's moments"); the other cells skip it (photon noise or scan spacing).
+        network_moment_rounds=1,
         iterations=40,
         tiles_per_side=4,
     ),

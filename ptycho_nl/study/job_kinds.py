@@ -76,6 +76,7 @@ class TrainParams(CellParams):
         default_factory=ScheduleConfig, exclude_if=lambda v: v == ScheduleConfig()
     )
     early_stop_patience: int = Field(0, ge=0, exclude_if=lambda v: v == 0)
+    moment_rounds: int = Field(0, ge=0, exclude_if=lambda v: v == 0)
 
 
 class IterativeParams(CellParams):
@@ -99,6 +100,7 @@ class PretrainedParams(CellParams):
 
     name: str
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    moment_rounds: int = Field(0, ge=0, exclude_if=lambda v: v == 0)
 
 
 class ViewRecord(BaseModel):
@@ -238,7 +240,7 @@ def train_network(ctx: JobContext[TrainParams]) -> JobOutput:
     if result.status == "failed":
         raise PtychoError(result.error or "training failed")
     record = reconstruct_network_to_dir(
-        result.bundle_path, ctx.inputs["test"], ctx.out_dir / "recon"
+        result.bundle_path, ctx.inputs["test"], ctx.out_dir / "recon", moment_rounds=p.moment_rounds
     )
     epochs = result.epochs or json.loads((run_dir / "logs" / "metrics.json").read_text())["epochs"]
     return JobOutput(
@@ -277,8 +279,9 @@ def use_pretrained(ctx: JobContext[PretrainedParams]) -> JobOutput:
     bundle = ctx.out_dir / "bundle.zip"
     atomic_write(bundle, lambda tmp: shutil.copyfile(bundle_file(entry), tmp))
     record = reconstruct_network_to_dir(
-        bundle, ctx.inputs["test"], ctx.out_dir / "recon", expected_sha256=p.sha256
-    )
+        bundle, ctx.inputs["test"], ctx.out_dir / "recon", expected_sha256=p.sha256,
+        moment_rounds=p.moment_rounds,
+    )  # fmt: skip
     return JobOutput(
         outputs={
             "bundle": ctx.rel(bundle),

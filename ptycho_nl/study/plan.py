@@ -217,6 +217,7 @@ def _train_jobs(
                 global_features=design.global_features,
                 schedule=design.pinn_schedule if pinn else ScheduleConfig(),
                 early_stop_patience=design.early_stop_patience,
+                moment_rounds=design.network_moment_rounds,
             )
             requires = (c_id,) if source == c_id else (c_id, source)
             job = Job(
@@ -252,7 +253,9 @@ def _pretrained_jobs(
         job = Job(
             e_id,
             PRETRAINED_JOB,
-            PretrainedParams(**cell, name=name, sha256=entry.sha256),
+            PretrainedParams(
+                **cell, name=name, sha256=entry.sha256, moment_rounds=design.network_moment_rounds
+            ),
             inputs={"test": files["test"]},
             requires=(c_id,),
             cost=0.3,  # inference only: it was trained when it was made

@@ -47,6 +47,7 @@ TINY_NETWORKS = StudyDesign(
     pinn_schedule={"name": "cosine", "min_lr_factor": 0.05},
     batch_size=8,
     early_stop_patience=5,  # never reached in 2 epochs: here only its way to the trainer
+    network_moment_rounds=1,  # here its way to the network arm's reconstruction
     tiles_per_side=3,
 )
 
@@ -118,6 +119,10 @@ def test_networks_train_reconstruct_and_are_compared_on_a_tiny_design(tmp_path, 
             assert rates == pytest.approx([TINY_NETWORKS.learning_rate] * 2)
         run = json.loads((tmp_path / f"runs/{job.job_id}/run/manifest.json").read_text())
         assert run["environment"]["torch_threads"] == 1
+        recon = json.loads((tmp_path / f"runs/{job.job_id}/recon/recon.json").read_text())
+        assert recon["options"]["moment_rounds"] == 1
+        assert recon["options"]["moment_rounds_kept"] in (0, 1)
+        assert ("moments" in recon["stages"]) and recon["quality"][0]["seconds"] > 0
         config = json.loads((tmp_path / f"runs/{job.job_id}/run/config.json").read_text())
         assert config["early_stop_patience"] == 5 and run["metrics"]["stopped_early_at"] is None
         # A study keeps the final numbered checkpoint (with last and best), not one per epoch.
@@ -293,6 +298,15 @@ def test_the_design_s_network_shape_reaches_every_training_job_and_its_digest_on
     }
     assert patience == {10}
     assert all("early_stop_patience" not in j.params.model_dump() for j in plan_jobs(never)[TRAIN])
+    # And the network arms' moment rounds: every network job of the demo (trained or shipped)
+    # gets them; at 0 they leave the design's and the jobs' digests as they were.
+    assert demo.network_moment_rounds == 1
+    bare = demo.model_copy(update={"network_moment_rounds": 0})
+    assert "network_moment_rounds" not in bare.model_dump() and bare.digest != demo.digest
+    kinds = {j.kind.name for j in plan_jobs(demo)[TRAIN]}
+    assert kinds == {"train_network", "use_pretrained"}
+    assert {j.params.moment_rounds for j in plan_jobs(demo)[TRAIN]} == {1}
+    assert all("moment_rounds" not in j.params.model_dump() for j in plan_jobs(bare)[TRAIN])
 
 
 def test_a_gridsize_3_design_trains_the_pinn_on_groups_of_nine(tmp_path):
