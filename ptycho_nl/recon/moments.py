@@ -97,12 +97,13 @@ class MomentCorrector:
 
     @classmethod
     def for_data(cls, data, shape: tuple[int, int]) -> MomentCorrector:
-        probes = torch.as_tensor(np.asarray(data.probe)).to(torch.complex64)
+        # np.array copies: the data may be memory-mapped read-only (`load_npz(mmap=True)`).
+        probes = torch.from_numpy(np.array(data.probe, dtype=np.complex64))
         probes = probes.reshape(-1, *probes.shape[-2:])
-        measured = torch.as_tensor(np.asarray(data.diffraction)).to(torch.float64).square()
+        measured = torch.from_numpy(np.array(data.diffraction, dtype=np.float64)).square()
         mask = None
         if getattr(data, "mask", None) is not None:
-            mask = torch.as_tensor(np.asarray(data.mask)).to(torch.float64)
+            mask = torch.from_numpy(np.array(data.mask, dtype=np.float64))
             measured = measured * mask
         total, centre = pattern_moments(measured)
         positions = physics.coords_to_positions(data.xcoords, data.ycoords)
