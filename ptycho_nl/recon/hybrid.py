@@ -105,7 +105,8 @@ def reconstruct_hybrid(
     """Network reconstruction, then `refine.iterations` passes of `refine.method` from it.
 
     refine : the solver's options, or None for no refinement (the network's object as is)
-    trace  : scored once after the network stage and at the solver's checkpoints
+    trace  : scored on the network's object as is, on the solver's start when that differs
+        (stage "start", at the end of the network stage's clock) and at the solver's checkpoints
     phase_highpass : the solver starts without the network phase's Gaussian low-pass of this
         many probe diameters (`without_coarse_phase`); 0: from the whole network object
     moment_rounds : then this many corrections of the start's coarse amplitude and phase from
@@ -118,6 +119,7 @@ def reconstruct_hybrid(
     start = time.perf_counter()
     network = reconstruct_from_bundle(bundle, data, batch_size=batch_size, device=device)
     initial = warm_start(network, data)
+    network_done = time.perf_counter() - start
     probe = torch.as_tensor(np.asarray(data.probe)).to(torch.complex64)
     begin, coarse = initial, None
     if refine is not None and phase_highpass:
@@ -127,7 +129,9 @@ def reconstruct_hybrid(
         begin, coarse = correct_coarse(begin, data, moment_rounds)
     network_seconds = time.perf_counter() - start
     if trace is not None:
-        trace.record(network_seconds, 0, initial, "network")
+        trace.record(network_done, 0, initial, "network")
+        if begin is not initial:  # the solver's own start, after the high-pass and the moments
+            trace.record(network_seconds, 0, begin, "start")
         trace.offset += network_seconds
     if refine is None:
         return HybridResult(initial, probe, network.coverage, network_seconds, 0.0)
