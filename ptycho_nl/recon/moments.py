@@ -253,6 +253,9 @@ def correct_coarse(obj: torch.Tensor, data, rounds: int) -> tuple[torch.Tensor, 
     ratio = corrector.spacing / diameter if diameter > 0 else float("inf")
     noise = corrector.phase_noise()
     outcome = CoarseOutcome(0, None, ratio, noise)
+    if len(corrector._a) == 0:
+        outcome.reason = "no two scan positions are neighbours: nothing to integrate over"
+        return obj, outcome
     if not 0 < ratio <= MAX_SPACING:
         outcome.reason = f"scan spacing {ratio:.2f} probe diameters (at most {MAX_SPACING})"
         return obj, outcome

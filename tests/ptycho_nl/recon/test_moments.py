@@ -137,6 +137,13 @@ def test_no_round_runs_where_the_moments_cannot_be_trusted():
     out, outcome = correct_coarse(truth, data, 2)
     assert outcome.rounds == 0 and "did not lower the misfit" in outcome.reason
     assert torch.equal(out, truth)
+    one = PtychoData(
+        diffraction=data.diffraction[:1], probe=data.probe, xcoords=data.xcoords[:1],
+        ycoords=data.ycoords[:1], object=data.object,
+    )  # fmt: skip
+    out, outcome = correct_coarse(start, one, 2)
+    assert outcome.rounds == 0 and "no two scan positions" in outcome.reason
+    assert torch.equal(out, start)
     with pytest.raises(ValueError, match="moment rounds must be >= 0, got -1"):
         correct_coarse(truth, data, -1)
 
