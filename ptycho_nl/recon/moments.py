@@ -142,6 +142,16 @@ class MomentCorrector:
         self._covered = coverage > COVERAGE_FLOOR * coverage.max()
         self._coverage = torch.where(self._covered, coverage, 1.0)
 
+    @property
+    def covered(self) -> torch.Tensor:
+        """(H, W) bool: the pixels a probe reaches (the only ones a round changes)."""
+        return self._covered
+
+    @property
+    def n_pairs(self) -> int:
+        """How many neighbour pairs the integration uses."""
+        return len(self._a)
+
     def intensity(self, obj: torch.Tensor) -> torch.Tensor:
         """The model's (masked) intensities (B, N, N) float64 for `obj` (H, W)."""
         intensity = sum(
@@ -253,7 +263,7 @@ def correct_coarse(obj: torch.Tensor, data, rounds: int) -> tuple[torch.Tensor, 
     ratio = corrector.spacing / diameter if diameter > 0 else float("inf")
     noise = corrector.phase_noise()
     outcome = CoarseOutcome(0, None, ratio, noise)
-    if len(corrector._a) == 0:
+    if corrector.n_pairs == 0:
         outcome.reason = "no two scan positions are neighbours: nothing to integrate over"
         return obj, outcome
     if not 0 < ratio <= MAX_SPACING:
