@@ -170,3 +170,17 @@ def test_dead_detector_pixels_leave_both_moments_comparable():
     assert outcome.rounds == 2
     # As well as without the mask (1.2% of the drift left either way).
     assert _coarse_phase_error(fixed, data, mask) < 0.02 * _coarse_phase_error(start, data, mask)
+
+
+def test_the_rounds_read_the_data_in_chunks_with_the_same_result(monkeypatch):
+    """Positions are modelled and the data read CHUNK at a time (memory stays bounded on large
+    scans): a chunk of 7 gives the object that one chunk gives."""
+    import ptycho_nl.recon.moments as moments
+
+    data = make_scan(side=128, step=5)
+    start = _Field(128).apply(data.object)
+    whole, outcome = correct_coarse(start, data, 2)
+    monkeypatch.setattr(moments, "CHUNK", 7)
+    chunked, chunked_outcome = correct_coarse(start, data, 2)
+    assert outcome.rounds == chunked_outcome.rounds == 2
+    np.testing.assert_allclose(chunked.numpy(), whole.numpy(), rtol=0, atol=1e-5)
