@@ -58,8 +58,15 @@ def _solver_options(flags: dict[str, Any], sets: list[str]):
         raise CommandError(str(exc)) from None
 
 
+_MOMENT_KEYS = ("moment_rounds", "moment_rounds_kept", "moment_rounds_note")
+
+
 def _recon_text(out: Path, summary: dict[str, Any]) -> str:
     text = f"wrote {out}: {summary['method']} in {summary['seconds']:.2f} s"
+    if "moment_rounds" in summary:
+        kept, asked = summary["moment_rounds_kept"], summary["moment_rounds"]
+        note = summary.get("moment_rounds_note")
+        text += f", {kept} of {asked} moment rounds" + (f" ({note})" if note else "")
     return text + (
         f", final error {summary['final_error']:.3g}" if "final_error" in summary else ""
     )
@@ -245,6 +252,8 @@ def reconstruct_command(
 
             extra = measured_report(data, out, options, half_split=half_split, progress=progress)
     summary = {"out": str(out), "method": record.method, "seconds": record.total_seconds, **extra}
+    if record.options.get("moment_rounds_kept") is not None:  # what the rounds did, and why not
+        summary.update({k: record.options.get(k) for k in _MOMENT_KEYS})
     if record.errors:
         summary["final_error"] = record.errors[-1]
     text = _recon_text(out, summary)

@@ -153,7 +153,7 @@ def test_network_options_left_out_are_the_librarys_defaults(npz, tmp_path, monke
 
     def fake(bundle, data, out, **kwargs):  # records what the command passes, reconstructs nothing
         calls.append(kwargs)
-        return SimpleNamespace(method="stub", total_seconds=0.0, errors=[])
+        return SimpleNamespace(method="stub", total_seconds=0.0, errors=[], options={})
 
     monkeypatch.setattr(jobs, "reconstruct_network_to_dir", fake)
     base = ["reconstruct", "--bundle", "b.zip", "--data", str(npz), "--out", str(tmp_path)]
@@ -362,9 +362,12 @@ def test_hybrid_refines_the_network_object_and_records_stages_and_quality(scan, 
                                   str(tmp_path / "y"), "--moment-rounds", "1"])  # fmt: skip
     assert refused.exit_code == 2 and "with --method epie" in refused.stderr
     # The network's object alone, after moment rounds: timed and recorded as a stage.
-    _ok(["reconstruct", "--bundle", str(bundle), "--data", str(npz), "--moment-rounds", "2",
-         "--out", str(tmp_path / "moments")])  # fmt: skip
+    said = _ok(["reconstruct", "--bundle", str(bundle), "--data", str(npz), "--moment-rounds",
+                "2", "--out", str(tmp_path / "moments"), "--json"])  # fmt: skip
     moments = json.loads((tmp_path / "moments" / "recon.json").read_text())
+    summary = json.loads(said.stdout)["data"]
+    for key in ("moment_rounds", "moment_rounds_kept", "moment_rounds_note"):
+        assert summary[key] == moments["options"][key]
     assert moments["method"] == "supervised" and moments["options"]["moment_rounds"] == 2
     kept = moments["options"]["moment_rounds_kept"]
     assert kept in (0, 1, 2) and (moments["options"]["moment_rounds_note"] is None) == (kept == 2)
