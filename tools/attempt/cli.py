@@ -276,6 +276,14 @@ def finish_cmd(
     _emit_closed(result, as_json)
 
 
+def _hint_line(hint: str) -> str:
+    """A command `finish` did not run. A phase row is the agent's call: one complete attempt
+    need not finish its phase, so the line says when the command applies."""
+    if hint.startswith("tools phase set "):
+        return f"phase row not updated; if this attempt finished that phase, run: {hint}"
+    return f"not updated, run: {hint}"
+
+
 def _emit_closed(result: Any, as_json: bool) -> None:
     """The report of `finish` and `abandon`."""
     record = result.record
@@ -291,7 +299,7 @@ def _emit_closed(result: Any, as_json: bool) -> None:
     if result.ledger_note:
         text += f"\nledger not updated: {result.ledger_note}"
     text += "".join(f"\nupdated {change}" for change in result.changes)
-    text += "".join(f"\nnot updated, run: {hint}" for hint in result.hints)
+    text += "".join(f"\n{_hint_line(hint)}" for hint in result.hints)
     emit(ok=True, data=data, as_json=as_json, text=text)
 
 

@@ -83,6 +83,23 @@ def test_finish_without_phase_prints_nothing_to_run_when_the_row_already_says_it
     assert _phases(repo, "CORE-001")["A"] == ("in_progress", "—")
 
 
+def test_finish_says_a_phase_row_is_the_agents_call_when_it_prints_the_command(
+    repo: Path, cli, ledger: Path
+):
+    # One complete attempt need not finish its phase: the line names the condition, and the
+    # command after "run: " is still exact.
+    (repo / "tests").mkdir(exist_ok=True)
+    (repo / "tests" / "test_calc.py").write_text(TEST_CALC)
+    (repo / "calc.py").write_text(CALC_FIXED)
+    call(cli, "attempt", "start", "CORE-001", "--focus", "side work", "--mode", "Docs")
+    assert call(cli, "attempt", "run", "green", "--", *PYTEST)[0] == 0
+    result = cli("attempt", "finish")
+    assert result.exit_code == 0, result.stdout
+    command = "tools phase set CORE-001 A --status complete --evidence 1"
+    line = f"phase row not updated; if this attempt finished that phase, run: {command}"
+    assert line in result.stdout.splitlines()
+
+
 def test_finish_without_phase_prints_the_exact_command(repo: Path, cli, ledger: Path):
     data = honest_attempt(cli, repo, "CORE-001")
     assert data["hints"] == ["tools phase set CORE-001 A --status complete --evidence 1"]
