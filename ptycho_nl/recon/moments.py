@@ -8,7 +8,7 @@ With psi = P O_b the exit wave at position b and Psi its (ortho, centred) far fi
     first moment    sum_q q |Psi(q)|^2 / total  = (N / 2 pi) <grad arg psi>_{|psi|^2}
 
 (q in frequency-index units, the identity of differential phase contrast). Multiplying the
-object by a smooth field a exp(i e) scales the first by ~a^2 and shifts the second by the
+object by a smooth field a exp(i e) scales the zeroth by ~a^2 and shifts the first by the
 |psi|^2-weighted mean of grad e, while everything else in the model stays. So the difference
 between the measured and the modelled moments at each position says how far the model's
 probe-scale amplitude and phase gradient are off there: the ratio of totals gives the amplitude
@@ -19,9 +19,10 @@ on the probe's scale and leaves the finer structure alone.
 
 Why: a network predicts each patch's fine structure well, but the synchronisation of hundreds of
 independent patches drifts over many probe widths (docs/findings.md, NET-009); these moments
-measure that drift directly, whatever the start. The fixed point is biased where the model's
-fine amplitude is wrong (the probe's own phase gradient is then weighted differently), so a few
-rounds are worth running, not many (docs/performance.md, "Coarse phase from the data's moments").
+measure that drift directly, whatever the start. The fixed point is biased by the start's own
+errors below the correction's scale (a centre of mass measures the whole weighted gradient, so
+their mean gradient over the probe lands in the coarse phase), so a few rounds are worth
+running, not many (docs/performance.md, "Coarse phase from the data's moments").
 """
 
 from __future__ import annotations
