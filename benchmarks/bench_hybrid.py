@@ -52,11 +52,11 @@ from ptycho_nl.recon.iterative import reconstruct_iterative  # noqa: E402
 from ptycho_nl.recon.options import IterativeOptions  # noqa: E402
 from ptycho_nl.recon.quality_trace import QualityTrace, time_to_reach  # noqa: E402
 from ptycho_nl.simulate.config import ObjectConfig  # noqa: E402
-from ptycho_nl.simulate.dataset import noiseless  # noqa: E402
 from ptycho_nl.simulate.training_set import (  # noqa: E402
     TrainingSetConfig,
     make_tiles,
     place_tiles,
+    scanned_data,
 )
 from ptycho_nl.train.bundle import load_bundle  # noqa: E402
 from ptycho_nl.train.config import default_config  # noqa: E402
@@ -85,22 +85,12 @@ def training_set(args) -> PtychoData:
         jittered = np.clip(corners + rng.uniform(-1, 1, corners.shape), 0, side - N)
         positions.append(jittered + N / 2 + np.array(origin))
     pos = torch.from_numpy(np.concatenate(positions))
-    probe = torch.from_numpy(r1_probe())
-    patches, intensities = noiseless(mosaic, probe, pos)
-    scale = physics.photon_scale(intensities, args.dose)
-    noisy = physics.poisson_amplitude(
-        intensities, scale, generator=torch.Generator().manual_seed(1)
-    )
-    return PtychoData(
-        diffraction=noisy.numpy(),
-        probe=probe.numpy(),
-        xcoords=pos[:, 1].numpy().copy(),
-        ycoords=pos[:, 0].numpy().copy(),
-        object=mosaic.numpy(),
-        patches=patches.numpy(),
-        scan_index=np.arange(len(pos), dtype=np.int64),
-        intensity_scale=scale,
-        dose=float(args.dose),
+    return scanned_data(
+        mosaic,
+        torch.from_numpy(r1_probe()),
+        pos,
+        args.dose,
+        seed=1,
         metadata={"generator": "benchmarks/bench_hybrid.py", "split": "train"},
     )
 

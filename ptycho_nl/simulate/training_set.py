@@ -167,8 +167,6 @@ def place_tiles(tiles: torch.Tensor, patch_size: int) -> tuple[torch.Tensor, lis
 def build_training_set(config: TrainingSetConfig) -> PtychoData:
     """The mosaic of `make_tiles`, each tile scanned with `config.scan`, Poisson noise at the
     dose with one intensity scale for all tiles (so the transmission is kept across them)."""
-    from ptycho_nl import physics
-
     n = config.probe.size
     probe = make_probe(config.probe)
     diameter = probe_diameter(probe)
@@ -179,19 +177,12 @@ def build_training_set(config: TrainingSetConfig) -> PtychoData:
         scan = make_scan(tile_scan, diameter=diameter, patch_size=n, seed=config.seed * 997 + t)
         positions.append(scan + torch.tensor(origin, dtype=torch.float64))
     positions = torch.cat(positions)
-    patches, intensities = noiseless(mosaic, probe, positions)
-    generator = torch.Generator().manual_seed(config.seed)
-    scale = physics.photon_scale(intensities, config.dose)
-    return PtychoData(
-        diffraction=physics.poisson_amplitude(intensities, scale, generator=generator).numpy(),
-        probe=probe.numpy(),
-        xcoords=positions[:, 1].numpy().copy(),
-        ycoords=positions[:, 0].numpy().copy(),
-        object=mosaic.numpy(),
-        patches=patches.numpy(),
-        scan_index=np.arange(len(positions), dtype=np.int64),
-        intensity_scale=scale,
-        dose=float(config.dose),
+    return scanned_data(
+        mosaic,
+        probe,
+        positions,
+        config.dose,
+        seed=config.seed,
         metadata={
             "generator": "ptycho_nl.simulate.training_set",
             "version": __version__,
@@ -206,6 +197,37 @@ def build_training_set(config: TrainingSetConfig) -> PtychoData:
             "probe_diameter": diameter,
             "split": "train",
         },
+    )
+
+
+def scanned_data(
+    mosaic: torch.Tensor,
+    probe: torch.Tensor,
+    positions: torch.Tensor,
+    dose: float,
+    *,
+    seed: int,
+    metadata: dict,
+) -> PtychoData:
+    """`mosaic` scanned at `positions` (B, 2) centres with `probe`: noiseless patches and
+    Poisson amplitudes at `dose` photons per pattern, one intensity scale for every pattern
+    (the generator seeded with `seed`)."""
+    from ptycho_nl import physics
+
+    patches, intensities = noiseless(mosaic, probe, positions)
+    generator = torch.Generator().manual_seed(seed)
+    scale = physics.photon_scale(intensities, dose)
+    return PtychoData(
+        diffraction=physics.poisson_amplitude(intensities, scale, generator=generator).numpy(),
+        probe=probe.numpy(),
+        xcoords=positions[:, 1].numpy().copy(),
+        ycoords=positions[:, 0].numpy().copy(),
+        object=mosaic.numpy(),
+        patches=patches.numpy(),
+        scan_index=np.arange(len(positions), dtype=np.int64),
+        intensity_scale=scale,
+        dose=float(dose),
+        metadata=metadata,
     )
 
 
