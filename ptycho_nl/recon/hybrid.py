@@ -39,8 +39,9 @@ from ptycho_nl.simulate.probes import probe_diameter
 PHASE_HIGHPASS = 2.0
 # Moment corrections of the start (`moments.correct_coarse`, which skips them where the scan or
 # the dose cannot support them). On R1 at 1e4 one round after the 2-diameter high-pass took the
-# hybrid from 72%/62% to 54%/47% of the iterative time (1.01x / 1.05x the best NRMSE); more
-# rounds cost more than they saved (docs/performance.md, "Coarse phase from the data's moments").
+# hybrid from 73-75%/62-66% to 48-53%/43-55% of the iterative time (1.01x / 1.05x the best
+# NRMSE, two runs); two rounds (50%/47-49%) were within that spread at one more forward pass
+# (docs/performance.md, "Coarse phase from the data's moments").
 MOMENT_ROUNDS = 1
 
 

@@ -40,7 +40,7 @@ from ptycho_nl.recon.stitch import COVERAGE_FLOOR
 NEIGHBOUR_REACH = 1.6  # pairs closer than this many nearest-neighbour spacings constrain e
 # The per-position values are integrated between neighbours, so the probe-smoothed phase must be
 # sampled finely enough: scan spacing <= 0.4 probe diameters (>= 60% linear overlap). The demo's
-# sparse view (0.61) got worse with a round (NRMSE 0.24 -> 0.51), R1 (0.31) and the dense
+# sparse view (0.61) got worse with a round (NRMSE 0.24 -> 0.51), R1 (0.28) and the dense
 # view (0.26) better (docs/performance.md, "Coarse phase from the data's moments").
 MAX_SPACING = 0.4
 # Photon noise of the centres, integrated over the scan, must stay below this (rad, standard
@@ -177,10 +177,13 @@ class MomentCorrector:
         """How many neighbour pairs the integration uses."""
         return len(self._a)
 
-    def modelled(self, obj: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, float]:
+    def modelled(
+        self, obj: torch.Tensor, *, misfit: bool = True
+    ) -> tuple[torch.Tensor, torch.Tensor, float | None]:
         """The model's moments for `obj` (H, W): total (B,), centre (B, 2), and its misfit to
-        the data, sum (sqrt(I_model) - A)^2 over the counted pixels (amplitude domain)."""
-        totals, centres, misfit = [], [], 0.0
+        the data, sum (sqrt(I_model) - A)^2 over the counted pixels (amplitude domain), or None
+        with `misfit=False` (then the data are not read)."""
+        totals, centres, error = [], [], 0.0 if misfit else None
         for rows in self._chunks():
             positions = self.positions[rows].to(obj.device)
             intensity = sum(
@@ -193,8 +196,9 @@ class MomentCorrector:
             total, centre, _ = _moments(intensity)
             totals.append(total)
             centres.append(centre)
-            misfit += float((intensity.sqrt() - self._measured(rows)).square().sum())
-        return torch.cat(totals), torch.cat(centres), misfit
+            if misfit:
+                error += float((intensity.sqrt() - self._measured(rows)).square().sum())
+        return torch.cat(totals), torch.cat(centres), error
 
     def to_pixels(self, values: np.ndarray) -> torch.Tensor:
         """(H, W) float: sum_b w(x - t_b) v_b / sum_b w(x - t_b), 0 where nothing is scanned."""
@@ -241,7 +245,7 @@ class MomentCorrector:
         ratio = torch.where(total > 0, self.measured_total / total.clamp_min(1e-30), 1.0)
         factor = self.to_pixels(ratio.sqrt().numpy())
         obj = obj * torch.where(self._covered, factor, 1.0).to(obj.device)
-        _, centre, _ = self.modelled(obj)
+        _, centre, _ = self.modelled(obj, misfit=False)
         n_r, n_c = self.probes.shape[-2:]
         scale = torch.tensor([2 * math.pi / n_r, 2 * math.pi / n_c], dtype=torch.float64)
         gradient = ((self.measured_centre - centre) * scale).numpy()
